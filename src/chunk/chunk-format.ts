@@ -1,0 +1,77 @@
+// The framed chunk object. A fixed 32-byte header, then the payload:
+//
+//   0  4  magic "BVCK"
+//   4  1  format version (1)
+//   5  1  compression: 0 none, 1 lz4 (lz4-napi block with its size prefix)
+//   6  1  encryption: 0 none (room for an AEAD later without a format break)
+//   7  1  header length in bytes (32 now; an encrypted chunk appends nonce/tag here)
+//   8  4  raw length (u32 LE): the block's bytes before compression
+//  12  4  payload length (u32 LE)
+//  16  8  xxh64 of the payload (u64 LE): catches storage damage before decompressing
+//  24  8  reserved, zero
+//
+// The chunk's identity (keyed BLAKE3 of the raw bytes) is its object key, and every
+// restore checks it after decompressing: the xxh64 is the cheap first line, not the proof.
+import { xxh64 } from '@node-rs/xxhash';
+import type { Compression } from './compress.js';
+
+export const CHUNK_MAGIC = Buffer.from('BVCK', 'ascii');
+export const CHUNK_FORMAT_VERSION = 1;
+export const CHUNK_HEADER_BYTES = 32;
+
+const COMPRESSION_CODES: Record<Compression, number> = { none: 0, lz4: 1 };
+const COMPRESSION_NAMES: Compression[] = ['none', 'lz4'];
+
+export interface ChunkFrame {
+  compression: Compression;
+  rawLength: number;
+  payload: Buffer;
+}
+
+export class ChunkFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ChunkFormatError';
+  }
+}
+
+export function encodeChunkHeader(payload: Buffer, rawLength: number, compression: Compression): Buffer {
+  const h = Buffer.alloc(CHUNK_HEADER_BYTES);
+  CHUNK_MAGIC.copy(h, 0);
+  h[4] = CHUNK_FORMAT_VERSION;
+  h[5] = COMPRESSION_CODES[compression];
+  h[6] = 0;
+  h[7] = CHUNK_HEADER_BYTES;
+  h.writeUInt32LE(rawLength, 8);
+  h.writeUInt32LE(payload.length, 12);
+  h.writeBigUInt64LE(xxh64(payload), 16);
+  return h;
+}
+
+/** The whole object: header + payload. */
+export function encodeChunk(payload: Buffer, rawLength: number, compression: Compression): Buffer {
+  return Buffer.concat([encodeChunkHeader(payload, rawLength, compression), payload]);
+}
+
+/** Parses and checks the frame (magic, version, lengths, payload checksum). */
+export function decodeChunk(obj: Buffer): ChunkFrame {
+  if (obj.length < CHUNK_HEADER_BYTES || !obj.subarray(0, 4).equals(CHUNK_MAGIC)) {
+    throw new ChunkFormatError('not a blockvault chunk (bad magic)');
+  }
+  const version = obj[4]!;
+  if (version > CHUNK_FORMAT_VERSION) {
+    throw new ChunkFormatError(`chunk format version ${version} is newer than this blockvault understands`);
+  }
+  const compression = COMPRESSION_NAMES[obj[5]!];
+  if (!compression) throw new ChunkFormatError(`unknown compression code ${obj[5]}`);
+  if (obj[6] !== 0) throw new ChunkFormatError(`encrypted chunk (code ${obj[6]}) but no key support in this version`);
+  const headerLength = obj[7]!;
+  const rawLength = obj.readUInt32LE(8);
+  const payloadLength = obj.readUInt32LE(12);
+  if (headerLength < CHUNK_HEADER_BYTES || obj.length !== headerLength + payloadLength) {
+    throw new ChunkFormatError(`chunk is ${obj.length} bytes, header says ${headerLength + payloadLength}`);
+  }
+  const payload = obj.subarray(headerLength);
+  if (xxh64(payload) !== obj.readBigUInt64LE(16)) throw new ChunkFormatError('chunk payload checksum mismatch');
+  return { compression, rawLength, payload };
+}

@@ -1,0 +1,236 @@
+// Restore: resolve the chain to one chunk (or zero) per block, then fetch, check and write
+// many blocks at once. Every chunk's frame checksum and keyed identity are checked before a
+// byte of it is written; zero blocks stay holes. A file target is written under a temporary
+// name and renamed into place only when complete, so a failed restore leaves nothing behind.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import pLimit from 'p-limit';
+import { ChunkFormatError, decodeChunk } from '../chunk/chunk-format.js';
+import { decompress } from '../chunk/compress.js';
+import { idToHex } from '../chunk/identity.js';
+import { isAllZero } from '../chunk/zero.js';
+import { BlockvaultError, ErrorCodes, abortError, ioError, throwIfAborted } from '../errors.js';
+import { newRestoreCounters, type RestoreCounters } from '../metrics/counters.js';
+import { ProgressTicker, type ProgressOptions } from '../metrics/progress.js';
+import { mbPerSecond } from '../metrics/units.js';
+import { isNotFound } from '../store/object-store.js';
+import type { BlockMap } from '../vault/block-map.js';
+import type { Vault } from '../vault/vault.js';
+
+export interface RestoreOptions extends ProgressOptions {
+  backupId: string;
+  /** Image file to write (created; an existing non-empty file needs `force`). */
+  target: string;
+  force?: boolean;
+  concurrency?: number;
+  signal?: AbortSignal;
+}
+
+export interface RestoreResult {
+  backupId: string;
+  volumeId: string;
+  target: string;
+  volumeSize: number;
+  elapsedMs: number;
+  /** MB/s (2^20) of logical volume bytes, one decimal. */
+  throughputMBps: number;
+  counters: RestoreCounters;
+}
+
+const DEFAULT_CONCURRENCY = 8;
+
+export async function restore(vault: Vault, opts: RestoreOptions): Promise<RestoreResult> {
+  throwIfAborted(opts.signal);
+  vault.refresh();
+  const header = await vault.header(opts.backupId);
+  const lease = await vault.lease(header.volumeId, 'restore');
+  try {
+    const map = await vault.blockMap(opts.backupId);
+    const target = path.resolve(opts.target);
+    await checkTarget(target, opts.force ?? false);
+    const tmp = path.join(path.dirname(target), `.${path.basename(target)}.blockvault-${randomBytes(4).toString('hex')}`);
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(tmp, 'wx', 0o644);
+    } catch (e) {
+      throw ioError(e, 'restore target', target);
+    }
+    try {
+      await fh.truncate(map.volumeSize).catch((e) => {
+        throw ioError(e, 'restore target', target);
+      });
+      const result = await writeBlocks(vault, map, fh, opts, header.volumeId);
+      await fh.sync();
+      await fh.close();
+      await fs.rename(tmp, target).catch((e) => {
+        throw ioError(e, 'restore target', target);
+      });
+      return { ...result, target };
+    } catch (e) {
+      await fh.close().catch(() => {});
+      await fs.rm(tmp, { force: true }).catch(() => {});
+      throw e;
+    }
+  } finally {
+    await lease.release().catch(() => {});
+  }
+}
+
+async function checkTarget(target: string, force: boolean): Promise<void> {
+  const st = await fs.stat(target).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined;
+    throw ioError(e, 'restore target', target);
+  });
+  if (!st) {
+    await fs.access(path.dirname(target)).catch((e) => {
+      throw ioError(e, 'directory of restore target', path.dirname(target));
+    });
+    return;
+  }
+  if (st.isDirectory()) throw ioError(Object.assign(new Error(''), { code: 'EISDIR' }), 'restore target', target);
+  if (st.isBlockDevice()) {
+    throw new BlockvaultError(ErrorCodes.unsupported, `restore target ${target} is a block device`, {
+      hint: 'restoring to block devices needs the block-device support (see README)',
+    });
+  }
+  if (st.size > 0 && !force) {
+    throw new BlockvaultError(ErrorCodes.targetExists, `restore target ${target} exists and is not empty (${st.size} bytes)`, {
+      hint: 'pass --force to replace it, or choose another path',
+      details: { path: target },
+    });
+  }
+}
+
+/** Fetches, verifies and writes every chunk block of the map at its offset. */
+export async function writeBlocks(
+  vault: Vault,
+  map: BlockMap,
+  fh: { write(buf: Buffer, off: number, len: number, pos: number): Promise<unknown> },
+  opts: RestoreOptions,
+  volumeId: string,
+): Promise<Omit<RestoreResult, 'target'>> {
+  const counters = newRestoreCounters();
+  counters.blocksTotal = map.blockCount;
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(opts.signal?.reason);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  let done = 0;
+  const ticker = new ProgressTicker(
+    { op: 'restore', volumeId, backupId: opts.backupId, bytesTotal: map.volumeSize },
+    counters,
+    () => done,
+    opts,
+  );
+  const limit = pLimit(Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY));
+  try {
+    const tasks: Promise<void>[] = [];
+    for (let i = 0; i < map.blockCount; i++) {
+      const len = map.blockLength(i);
+      if (!map.hasChunk(i)) {
+        counters.bytesZero += len;
+        done += len;
+        continue;
+      }
+      tasks.push(
+        limit(async () => {
+          if (stop.signal.aborted) throw abortError(stop.signal.reason);
+          const data = await fetchVerified(vault, map, i, opts.backupId);
+          counters.bytesFetched += map.storedLengths[i]!;
+          counters.chunksFetched++;
+          counters.chunksVerified++;
+          await writeSparse(fh, data, len, i * map.blockSize).catch((e) => {
+            throw ioError(e, 'restore target', opts.target);
+          });
+          counters.bytesRestored += len;
+          done += len;
+          ticker.advanced();
+        }).catch((e) => {
+          stop.abort(e);
+          throw e;
+        }),
+      );
+    }
+    const results = await Promise.allSettled(tasks);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      if (opts.signal?.aborted) throw abortError(opts.signal.reason);
+      throw failed.reason;
+    }
+    ticker.emit();
+    const elapsedMs = Math.max(1, ticker.elapsedMs);
+    return {
+      backupId: opts.backupId,
+      volumeId,
+      volumeSize: map.volumeSize,
+      elapsedMs,
+      throughputMBps: mbPerSecond(map.volumeSize, elapsedMs),
+      counters,
+    };
+  } finally {
+    limit.clearQueue();
+    ticker.stop();
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+const HOLE_GRAIN = 64 * 1024;
+
+/** Writes data at pos, skipping all-zero 64 KiB runs: on a fresh file they stay holes. */
+async function writeSparse(
+  fh: { write(buf: Buffer, off: number, len: number, pos: number): Promise<unknown> },
+  data: Buffer,
+  len: number,
+  pos: number,
+): Promise<void> {
+  let runStart = -1;
+  for (let off = 0; off < len; off += HOLE_GRAIN) {
+    const end = Math.min(off + HOLE_GRAIN, len);
+    const zero = isAllZero(data.subarray(off, end));
+    if (!zero && runStart < 0) runStart = off;
+    if (zero && runStart >= 0) {
+      await fh.write(data, runStart, off - runStart, pos + runStart);
+      runStart = -1;
+    }
+  }
+  if (runStart >= 0) await fh.write(data, runStart, len - runStart, pos + runStart);
+}
+
+/** One block's bytes, proven to be the block the manifest names. */
+export async function fetchVerified(vault: Vault, map: BlockMap, i: number, backupId: string): Promise<Buffer> {
+  const id = map.idAt(i);
+  const key = vault.chunkKey(id);
+  const where = { backupId, blockIndex: i, offset: i * map.blockSize, chunk: idToHex(id), object: key };
+  const at = `block ${i} (offset ${i * map.blockSize}) of backup ${backupId}`;
+  let obj: Buffer;
+  try {
+    obj = await vault.store.get(key);
+  } catch (e) {
+    if (isNotFound(e)) {
+      throw new BlockvaultError(ErrorCodes.missingChunk, `chunk ${idToHex(id)} for ${at} is missing from the vault`, {
+        hint: 'run `blockvault verify` to find every affected backup; restore the object from a vault copy',
+        details: where,
+      });
+    }
+    throw e;
+  }
+  let data: Buffer;
+  try {
+    const frame = decodeChunk(obj);
+    data = await decompress(frame.payload, frame.compression);
+    if (data.length !== frame.rawLength) throw new ChunkFormatError(`decompressed to ${data.length} bytes, expected ${frame.rawLength}`);
+  } catch (e) {
+    throw corrupt(`${(e as Error).message}`, at, where);
+  }
+  const len = map.blockLength(i);
+  if (data.length !== len) throw corrupt(`chunk holds ${data.length} bytes, the block has ${len}`, at, where);
+  if (!vault.hasher.id(data).equals(id)) throw corrupt('content does not match its identity hash', at, where);
+  return data;
+}
+
+function corrupt(why: string, at: string, where: Record<string, unknown>): BlockvaultError {
+  return new BlockvaultError(ErrorCodes.corruptChunk, `chunk ${where.chunk} for ${at} is corrupt: ${why}`, {
+    hint: 'run `blockvault verify` to find every affected backup; restore the object from a vault copy',
+    details: where,
+  });
+}

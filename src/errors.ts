@@ -1,0 +1,124 @@
+// One error type for everything a user can cause or meet. Each carries what went wrong,
+// where (object, offset), what to do, and — where the service defines one — its code.
+
+/** Service error codes (control-plane-contract.md §5) and the engine's own. */
+export const ErrorCodes = {
+  /** VolumeBackup.0013: the volume's previous backup is not finished (one operation per volume). */
+  volumeBusy: 'VolumeBackup.0013',
+  /** VolumeBackup.0206: a restore was asked while the volume is being backed up. */
+  restoreWhileBackup: 'VolumeBackup.0206',
+  /** VolumeBackup.0027: backup creation failed in the backend. */
+  backupFailed: 'VolumeBackup.0027',
+  /** VolumeBackup.0200: restore failed. */
+  restoreFailed: 'VolumeBackup.0200',
+  /** VolumeBackup.0209: the restore target is smaller than the backup. */
+  targetTooSmall: 'VolumeBackup.0209',
+  /** VolumeBackup.0111: the backup (or its volume) does not exist. */
+  backupNotFound: 'VolumeBackup.0111',
+  /** VolumeBackup.0125: deleting the backup failed. */
+  deleteFailed: 'VolumeBackup.0125',
+  /** BackupService.2010: the resource is being restored. */
+  beingRestored: 'BackupService.2010',
+  // The engine's own, for conditions the service has no code for.
+  badInput: 'BV.BadInput',
+  inputChanged: 'BV.InputChanged',
+  vaultFormat: 'BV.VaultFormat',
+  vaultDamaged: 'BV.VaultDamaged',
+  corruptChunk: 'BV.CorruptChunk',
+  missingChunk: 'BV.MissingChunk',
+  targetExists: 'BV.TargetExists',
+  noSpace: 'BV.NoSpace',
+  aborted: 'BV.Aborted',
+  store: 'BV.Store',
+  notFound: 'BV.NotFound',
+  unsupported: 'BV.Unsupported',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export interface BlockvaultErrorOptions {
+  /** What the user can do about it. */
+  hint?: string;
+  cause?: unknown;
+  /** Extra facts (object key, block index, offset…) for --json output and logs. */
+  details?: Record<string, unknown>;
+}
+
+export class BlockvaultError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, opts: BlockvaultErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'BlockvaultError';
+    this.code = code;
+    this.hint = opts.hint;
+    this.details = opts.details ?? {};
+  }
+
+  /** The text an operator reads: what, then what to do. */
+  describe(): string {
+    return this.hint ? `${this.message}\n  hint: ${this.hint}` : this.message;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, hint: this.hint, ...this.details };
+  }
+}
+
+/** Turns an OS error from the input or target side into a clear BlockvaultError. */
+export function ioError(err: unknown, what: string, path: string): BlockvaultError {
+  if (err instanceof BlockvaultError) return err;
+  const e = err as NodeJS.ErrnoException;
+  switch (e?.code) {
+    case 'ENOENT':
+      return new BlockvaultError(ErrorCodes.badInput, `${what} ${path} does not exist`, {
+        hint: 'check the path',
+        cause: err,
+        details: { path },
+      });
+    case 'EACCES':
+    case 'EPERM':
+      return new BlockvaultError(ErrorCodes.badInput, `${what} ${path} is not accessible: permission denied`, {
+        hint: 'run as a user that can read it (block devices usually need root)',
+        cause: err,
+        details: { path },
+      });
+    case 'EISDIR':
+      return new BlockvaultError(ErrorCodes.badInput, `${what} ${path} is a directory, not an image file or device`, {
+        cause: err,
+        details: { path },
+      });
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new BlockvaultError(ErrorCodes.noSpace, `no space left writing ${what} ${path}`, {
+        hint: 'free space on that filesystem and run again; nothing half-written was kept',
+        cause: err,
+        details: { path },
+      });
+    default:
+      return new BlockvaultError(ErrorCodes.badInput, `${what} ${path}: ${e?.message ?? String(err)}`, {
+        cause: err,
+        details: { path },
+      });
+  }
+}
+
+export function isAbort(err: unknown): boolean {
+  return (
+    (err instanceof BlockvaultError && err.code === ErrorCodes.aborted) ||
+    (err as Error)?.name === 'AbortError'
+  );
+}
+
+export function abortError(reason?: unknown): BlockvaultError {
+  const why = reason instanceof Error ? reason.message : reason ? String(reason) : 'cancelled';
+  return new BlockvaultError(ErrorCodes.aborted, `operation cancelled (${why}); nothing was made visible`, {
+    hint: 'run it again: chunks already written are reused',
+  });
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortError(signal.reason);
+}

@@ -1,0 +1,24 @@
+// blockvault's library API: what the control plane calls. The CLI is a thin layer over it.
+//
+//   const vault = await openVault('./vault', { create: true });
+//   const b = await backup(vault, { source: 'disk.img', volumeId: 'vol-1', onProgress });
+//   await restore(vault, { backupId: b.backupId, target: 'out.img' });
+//   await vault.close();
+import { Vault, type OpenVaultOptions } from './vault/vault.js';
+
+export { Vault, validateVolumeId, type OpenVaultOptions } from './vault/vault.js';
+export { backup, type BackupOptions, type BackupResult } from './engine/backup.js';
+export { restore, type RestoreOptions, type RestoreResult } from './engine/restore.js';
+export { listBackups, showBackup, type BackupRecord, type BackupSummary } from './engine/catalog.js';
+export { BlockvaultError, ErrorCodes, type ErrorCode } from './errors.js';
+export type { ProgressEvent } from './metrics/progress.js';
+export type { BackupCounters, RestoreCounters } from './metrics/counters.js';
+export type { ServiceFields, ServiceMetadata } from './metrics/service-fields.js';
+export type { ManifestHeader, BackupType } from './vault/manifest.js';
+export type { ObjectStore, ObjectInfo } from './store/object-store.js';
+export { MB, GB, parseSize, formatBytes } from './metrics/units.js';
+
+/** Opens a vault: a directory path, or s3://bucket/prefix. With create, makes it if missing. */
+export function openVault(location: string, opts: OpenVaultOptions = {}): Promise<Vault> {
+  return Vault.open(location, opts);
+}

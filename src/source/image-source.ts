@@ -1,0 +1,121 @@
+// A raw disk image (or any file) as a sequence of fixed-size blocks. Reads only the data
+// extents of each block and zero-fills its holes in the caller's buffer.
+import { promises as fs } from 'node:fs';
+import { BlockvaultError, ErrorCodes, ioError } from '../errors.js';
+import { dataRanges, rangesWithin, type Ranges } from './data-extents.js';
+
+export interface BlockRead {
+  /** Bytes of the block (the last block of a volume may be short). */
+  length: number;
+  /** Bytes actually read; the rest were holes. */
+  dataBytes: number;
+}
+
+export interface BlockSource {
+  readonly path: string;
+  readonly kind: 'file' | 'block-device';
+  readonly size: number;
+  /** True when the whole block is a hole: no read needed, it is zero. */
+  isHole(start: number, end: number): boolean;
+  /** Fills buf[0, end-start) with the bytes of [start, end): data extents read, holes zeroed. */
+  read(start: number, end: number, buf: Buffer): Promise<BlockRead>;
+  /** Fails if the input changed size since open: the backup would not be one point in time. */
+  checkUnchanged(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class ImageFileSource implements BlockSource {
+  readonly kind = 'file' as const;
+  readonly path: string;
+  readonly size: number;
+  readonly #fh: fs.FileHandle;
+  readonly #ranges: Ranges;
+  readonly #mtimeMs: number;
+
+  private constructor(path: string, fh: fs.FileHandle, size: number, mtimeMs: number) {
+    this.path = path;
+    this.#fh = fh;
+    this.size = size;
+    this.#mtimeMs = mtimeMs;
+    this.#ranges = dataRanges(fh.fd, size);
+  }
+
+  static async open(path: string): Promise<ImageFileSource> {
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(path, 'r');
+    } catch (e) {
+      throw ioError(e, 'input', path);
+    }
+    const st = await fh.stat();
+    if (st.isDirectory()) {
+      await fh.close();
+      throw ioError(Object.assign(new Error('is a directory'), { code: 'EISDIR' }), 'input', path);
+    }
+    if (!st.isFile()) {
+      await fh.close();
+      throw new BlockvaultError(ErrorCodes.badInput, `input ${path} is not a regular file`, {
+        hint: 'back up an image file (block devices need the native addon: see README)',
+        details: { path },
+      });
+    }
+    return new ImageFileSource(path, fh, st.size, st.mtimeMs);
+  }
+
+  /** Bytes the filesystem reports as data (for progress and the sparse tests). */
+  get dataBytes(): number {
+    return this.#ranges.reduce((n, [a, b]) => n + (b - a), 0);
+  }
+
+  isHole(start: number, end: number): boolean {
+    return rangesWithin(this.#ranges, start, end).length === 0;
+  }
+
+  async read(start: number, end: number, buf: Buffer): Promise<BlockRead> {
+    const length = end - start;
+    let cursor = start;
+    let dataBytes = 0;
+    for (const [a, b] of rangesWithin(this.#ranges, start, end)) {
+      if (a > cursor) buf.fill(0, cursor - start, a - start);
+      await this.#readFully(buf, a - start, b - a, a);
+      dataBytes += b - a;
+      cursor = b;
+    }
+    if (cursor < end) buf.fill(0, cursor - start, length);
+    return { length, dataBytes };
+  }
+
+  async #readFully(buf: Buffer, off: number, len: number, pos: number): Promise<void> {
+    let done = 0;
+    while (done < len) {
+      let n: number;
+      try {
+        ({ bytesRead: n } = await this.#fh.read(buf, off + done, len - done, pos + done));
+      } catch (e) {
+        throw ioError(e, 'input', this.path);
+      }
+      if (n === 0) throw this.#changed(`it ended at offset ${pos + done}, before its size at open (${this.size})`);
+      done += n;
+    }
+  }
+
+  #changed(why: string): BlockvaultError {
+    return new BlockvaultError(ErrorCodes.inputChanged, `input ${this.path} changed during the backup: ${why}`, {
+      hint: 'back up from a snapshot or a file nothing writes to; the backup was not made visible',
+      details: { path: this.path },
+    });
+  }
+
+  async checkUnchanged(): Promise<void> {
+    const st = await this.#fh.stat();
+    if (st.size !== this.size) throw this.#changed(`its size went from ${this.size} to ${st.size} bytes`);
+  }
+
+  get modifiedSinceOpen(): Promise<boolean> {
+    return this.#fh.stat().then((st) => st.mtimeMs !== this.#mtimeMs);
+  }
+
+  async close(): Promise<void> {
+    await this.#fh.close();
+  }
+}

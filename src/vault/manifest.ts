@@ -1,0 +1,165 @@
+// One manifest per backup, written last (put-if-absent): its presence is the backup.
+//
+//   0  4  magic "BVMF"
+//   4  1  format version (1)
+//   5  3  reserved, zero
+//   8  4  header length H (u32 LE)
+//  12  H  header: UTF-8 JSON (ManifestHeader) — ids, chain link, sizes, counters
+//  ..     entries: entryCount × 48 bytes, sorted by block index, one block each:
+//           0 8  block index (u64 LE)
+//           8 1  kind: 1 chunk, 2 zero (the block became zero: incrementals only)
+//           9 3  reserved
+//          12 4  stored length of the chunk object (header + payload)
+//          16 32 chunk id (keyed BLAKE3 of the raw block)
+//  end-8  8  xxh64 of everything before it
+//
+// A full backup lists every non-zero block; an incremental only the blocks that changed
+// since its parent. The header comes first and has its own length, so `list` reads a few
+// KiB per backup, and entries are fixed-size, so a reader can stream them.
+import { xxh64 } from '@node-rs/xxhash';
+import { CHUNK_ID_BYTES } from '../chunk/identity.js';
+
+export const MANIFEST_MAGIC = Buffer.from('BVMF', 'ascii');
+export const MANIFEST_VERSION = 1;
+export const MANIFEST_PREFIX_BYTES = 12;
+export const ENTRY_BYTES = 48;
+
+export const EntryKind = { chunk: 1, zero: 2 } as const;
+export type EntryKind = (typeof EntryKind)[keyof typeof EntryKind];
+
+export type BackupType = 'full' | 'incremental';
+
+export interface SourceInfo {
+  path: string;
+  kind: 'file' | 'block-device';
+  size: number;
+  /** Device identity (major:minor, serial…) where known. */
+  identity?: string;
+}
+
+export interface ManifestHeader {
+  backupId: string;
+  volumeId: string;
+  /** The backup this one is an increment of; null for a full. */
+  parentId: string | null;
+  type: BackupType;
+  /** What was asked: an incremental request can become a full (first backup, --full). */
+  requestedType: BackupType;
+  createdAt: string;
+  completedAt: string;
+  blockSize: number;
+  volumeSize: number;
+  entryCount: number;
+  source: SourceInfo;
+  snapshotId?: string;
+  bootable?: boolean;
+  /** Distinct chunks this manifest names and their stored bytes (header + payload). */
+  chunkCount: number;
+  storedBytes: number;
+  /** Chunks and bytes this backup itself uploaded (the rest were already in the vault). */
+  newChunkCount: number;
+  newStoredBytes: number;
+  /** Logical bytes covered by chunk entries (non-zero data this manifest maps). */
+  dataBytes: number;
+  elapsedMs: number;
+  counters: Record<string, number>;
+  /** Dedup (1) and compression (2) flags as the service's DL field. */
+  dl: 0 | 1 | 2 | 3;
+}
+
+export interface ManifestEntry {
+  blockIndex: number;
+  kind: EntryKind;
+  storedLength: number;
+  id: Buffer;
+}
+
+export interface Manifest {
+  header: ManifestHeader;
+  /** Entries packed as in the file; use entryAt() to read one. */
+  entries: Buffer;
+}
+
+export class ManifestFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ManifestFormatError';
+  }
+}
+
+export function encodeManifest(header: ManifestHeader, entries: ManifestEntry[]): Buffer {
+  const sorted = [...entries].sort((a, b) => a.blockIndex - b.blockIndex);
+  const json = Buffer.from(JSON.stringify({ ...header, entryCount: sorted.length }), 'utf8');
+  const out = Buffer.alloc(MANIFEST_PREFIX_BYTES + json.length + sorted.length * ENTRY_BYTES + 8);
+  MANIFEST_MAGIC.copy(out, 0);
+  out[4] = MANIFEST_VERSION;
+  out.writeUInt32LE(json.length, 8);
+  json.copy(out, MANIFEST_PREFIX_BYTES);
+  let off = MANIFEST_PREFIX_BYTES + json.length;
+  let prev = -1;
+  for (const e of sorted) {
+    if (e.blockIndex === prev) throw new Error(`duplicate manifest entry for block ${e.blockIndex}`);
+    prev = e.blockIndex;
+    out.writeBigUInt64LE(BigInt(e.blockIndex), off);
+    out[off + 8] = e.kind;
+    out.writeUInt32LE(e.storedLength, off + 12);
+    if (e.kind === EntryKind.chunk) e.id.copy(out, off + 16, 0, CHUNK_ID_BYTES);
+    off += ENTRY_BYTES;
+  }
+  out.writeBigUInt64LE(xxh64(out.subarray(0, off)), off);
+  return out;
+}
+
+/** Parses the fixed prefix; returns the header length so a caller can fetch just the header. */
+export function headerLength(prefix: Buffer): number {
+  if (prefix.length < MANIFEST_PREFIX_BYTES || !prefix.subarray(0, 4).equals(MANIFEST_MAGIC)) {
+    throw new ManifestFormatError('not a blockvault manifest (bad magic)');
+  }
+  if (prefix[4]! > MANIFEST_VERSION) {
+    throw new ManifestFormatError(`manifest format version ${prefix[4]} is newer than this blockvault understands`);
+  }
+  return prefix.readUInt32LE(8);
+}
+
+export function decodeHeader(buf: Buffer): ManifestHeader {
+  const len = headerLength(buf);
+  if (buf.length < MANIFEST_PREFIX_BYTES + len) throw new ManifestFormatError('manifest header truncated');
+  try {
+    return JSON.parse(buf.subarray(MANIFEST_PREFIX_BYTES, MANIFEST_PREFIX_BYTES + len).toString('utf8'));
+  } catch {
+    throw new ManifestFormatError('manifest header is not valid JSON');
+  }
+}
+
+export function decodeManifest(buf: Buffer): Manifest {
+  const header = decodeHeader(buf);
+  const start = MANIFEST_PREFIX_BYTES + headerLength(buf);
+  const end = start + header.entryCount * ENTRY_BYTES;
+  if (buf.length !== end + 8) {
+    throw new ManifestFormatError(`manifest is ${buf.length} bytes, its header implies ${end + 8}`);
+  }
+  if (xxh64(buf.subarray(0, end)) !== buf.readBigUInt64LE(end)) {
+    throw new ManifestFormatError('manifest checksum mismatch');
+  }
+  return { header, entries: buf.subarray(start, end) };
+}
+
+export function entryCount(m: Manifest): number {
+  return m.entries.length / ENTRY_BYTES;
+}
+
+export function entryAt(m: Manifest, i: number): ManifestEntry {
+  const off = i * ENTRY_BYTES;
+  const e = m.entries;
+  return {
+    blockIndex: Number(e.readBigUInt64LE(off)),
+    kind: e[off + 8] as EntryKind,
+    storedLength: e.readUInt32LE(off + 12),
+    id: e.subarray(off + 16, off + 16 + CHUNK_ID_BYTES),
+  };
+}
+
+export function* entries(m: Manifest): Iterable<ManifestEntry> {
+  const n = entryCount(m);
+  for (let i = 0; i < n; i++) yield entryAt(m, i);
+}
