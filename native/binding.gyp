@@ -1,0 +1,15 @@
+{
+  "targets": [
+    {
+      "target_name": "blockvault_native",
+      "sources": ["src/block_device.c"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
+      "conditions": [
+        ["OS=='mac'", {
+          "xcode_settings": { "OTHER_CFLAGS": ["-std=gnu11", "-Wall"] }
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,12 @@
+/** Size in bytes of the block device open at fd (BLKGETSIZE64). */
+export function blockDeviceSize(fd: number): number;
+/** Logical sector size in bytes (BLKSSZGET): the smallest addressable unit. */
+export function logicalSectorSize(fd: number): number;
+/** Physical sector size in bytes (BLKPBSZGET): the device's natural write unit. */
+export function physicalSectorSize(fd: number): number;
+/** Zeroes [offset, offset+length) on the device (BLKZEROOUT); both multiples of 512. */
+export function zeroOut(fd: number, offset: number | bigint, length: number | bigint): void;
+/** Discards [offset, offset+length) on the device (BLKDISCARD); both multiples of 512. */
+export function discard(fd: number, offset: number | bigint, length: number | bigint): void;
+/** false where the functions are stubs that throw code "UNSUPPORTED" (non-Linux). */
+export const supported: boolean;
