@@ -68,7 +68,7 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
     vault.refresh(); // another host may have added backups since this vault was opened
     const parent = opts.full ? undefined : await vault.latestBackup(opts.volumeId);
     const parentMap = parent ? await vault.blockMap(parent.backupId) : undefined;
-    const run = new BackupRun(vault, source, await vault.chunkIndex(), backupId, parentMap, opts);
+    const run = new BackupRun(vault, source, await vault.reloadChunkIndex(), backupId, parentMap, opts);
     const { entries, counters, elapsedMs } = await run.execute();
 
     const stats = distinctChunks(entries, vault.blockSize, source.size);

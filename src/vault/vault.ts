@@ -125,6 +125,13 @@ export class Vault {
     return this.#index;
   }
 
+  /** Loads the index anew. A backup calls this after taking its lease: GC relies on every
+   *  backup that saw an index from before its rewrite holding a lease GC could see. */
+  reloadChunkIndex(): Promise<ChunkIndex> {
+    this.#index = ChunkIndex.load(this.store);
+    return this.#index;
+  }
+
   // ---- manifests
 
   manifestKey(volumeId: string, backupId: string): string {
