@@ -2,7 +2,7 @@
 //
 //   0  4  magic "BVCK"
 //   4  1  format version (1)
-//   5  1  compression: 0 none, 1 lz4 (lz4-napi block with its size prefix)
+//   5  1  compression: 0 none, 1 lz4 (64 KiB segments: see compress.ts)
 //   6  1  encryption: 0 none (room for an AEAD later without a format break)
 //   7  1  header length in bytes (32 now; an encrypted chunk appends nonce/tag here)
 //   8  4  raw length (u32 LE): the block's bytes before compression

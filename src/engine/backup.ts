@@ -11,14 +11,17 @@ import { BlockvaultError, ErrorCodes, abortError, isAbort, throwIfAborted } from
 import { newBackupCounters, type BackupCounters } from '../metrics/counters.js';
 import { ProgressTicker, type ProgressOptions } from '../metrics/progress.js';
 import { serviceFields, type ServiceFields } from '../metrics/service-fields.js';
-import { ImageFileSource, type BlockSource } from '../source/image-source.js';
+import { openSource } from '../source/block-device-source.js';
+import type { Extent } from '../source/extents.js';
+import type { BlockSource } from '../source/image-source.js';
+import { BlockPlan, planExtents, type ExtentPlan } from './changed-blocks.js';
 import type { BlockMap } from '../vault/block-map.js';
 import type { ChunkIndex } from '../vault/chunk-index.js';
 import { EntryKind, type BackupType, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
 import { validateVolumeId, type Vault } from '../vault/vault.js';
 
 export interface BackupOptions extends ProgressOptions {
-  /** Image file to back up. */
+  /** Image file or block device to back up. */
   source: string;
   volumeId: string;
   /** The control plane's id for the backup (a UUID); one is made when absent. */
@@ -32,6 +35,12 @@ export interface BackupOptions extends ProgressOptions {
   signal?: AbortSignal;
   /** Opened source (block device, tests); `source` is then only its name. */
   openedSource?: BlockSource;
+  /** Changed-extent list (file, or parsed): read only blocks it touches (see changed-blocks.ts). */
+  changedExtents?: string | Extent[];
+  /** Allocated-extent list (file, or parsed): bytes outside it are zeros, never read. */
+  allocatedExtents?: string | Extent[];
+  /** Percent (0–100) of the blocks a list lets the backup skip to re-read and check first. */
+  verifyUnchanged?: number;
 }
 
 export interface BackupResult extends ServiceFields {
@@ -50,6 +59,8 @@ export interface BackupResult extends ServiceFields {
   newChunkCount: number;
   newStoredBytes: number;
   counters: BackupCounters;
+  /** Things the operator should know (an extent list ignored or found wrong). */
+  warnings?: string[];
 }
 
 /** New chunks between index segments: an interrupted run loses at most this many to re-upload. */
@@ -64,11 +75,12 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
   const lease = await vault.lease(opts.volumeId, 'backup');
   let source: BlockSource | undefined;
   try {
-    source = opts.openedSource ?? (await ImageFileSource.open(opts.source));
+    source = opts.openedSource ?? (await openSource(opts.source));
     vault.refresh(); // another host may have added backups since this vault was opened
     const parent = opts.full ? undefined : await vault.latestBackup(opts.volumeId);
     const parentMap = parent ? await vault.blockMap(parent.backupId) : undefined;
-    const run = new BackupRun(vault, source, await vault.reloadChunkIndex(), backupId, parentMap, opts);
+    const extents = await planExtents(vault, source, parentMap, opts);
+    const run = new BackupRun(vault, source, await vault.reloadChunkIndex(), backupId, parentMap, opts, extents);
     const { entries, counters, elapsedMs } = await run.execute();
 
     const stats = distinctChunks(entries, vault.blockSize, source.size);
@@ -83,7 +95,7 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
       blockSize: vault.blockSize,
       volumeSize: source.size,
       entryCount: entries.length,
-      source: { path: opts.source, kind: source.kind, size: source.size },
+      source: { path: opts.source, kind: source.kind, size: source.size, ...(source.identity ? { identity: source.identity } : {}) },
       chunkCount: stats.count,
       storedBytes: stats.bytes,
       newChunkCount: counters.chunksWritten,
@@ -104,6 +116,7 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
       ...pick(header),
       elapsedMs,
       counters,
+      ...(extents?.warnings.length ? { warnings: [...extents.warnings] } : {}),
       ...serviceFields(header, { chain, hasDependents: false, manifestKey: key, vaultUrl: vault.url }),
     };
   } finally {
@@ -162,6 +175,7 @@ class BackupRun {
     readonly backupId: string,
     readonly parent: BlockMap | undefined,
     readonly opts: BackupOptions,
+    readonly extents?: ExtentPlan,
   ) {}
 
   async execute(): Promise<{ entries: ManifestEntry[]; counters: BackupCounters; elapsedMs: number }> {
@@ -177,7 +191,8 @@ class BackupRun {
       opts,
     );
     try {
-      const n = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
+      const n = Math.max(1, opts.concurrency ?? this.vault.store.defaultConcurrency ?? DEFAULT_CONCURRENCY);
+      await this.extents?.verify(counters, this.#stop.signal, n); // may drop the lists
       const results = await Promise.allSettled(Array.from({ length: n }, () => this.#worker(blockCount, ticker)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
@@ -199,7 +214,9 @@ class BackupRun {
   async #worker(blockCount: number, ticker: ProgressTicker): Promise<void> {
     const bs = this.vault.blockSize;
     const buf = Buffer.allocUnsafe(bs);
-    const { counters, source, parent } = this;
+    const { counters, parent } = this;
+    const source = this.extents?.source ?? this.source;
+    const plan = this.extents?.blocks;
     try {
       for (;;) {
         if (this.#stop.signal.aborted) throw abortError(this.#stop.signal.reason);
@@ -208,8 +225,18 @@ class BackupRun {
         const start = i * bs;
         const end = Math.min(start + bs, source.size);
         const len = end - start;
-        let zero = source.isHole(start, end);
-        if (zero) {
+        const p = plan?.[i];
+        if (p === BlockPlan.unchanged) {
+          // The changed-extent list says the parent has it as it is: no read, no entry.
+          counters.bytesSkippedByExtents += len;
+          counters.bytesScanned += len;
+          ticker.advanced();
+          continue;
+        }
+        let zero = p === BlockPlan.zero || source.isHole(start, end);
+        if (p === BlockPlan.zero) {
+          counters.bytesSkippedByExtents += len;
+        } else if (zero) {
           counters.bytesSparse += len;
         } else {
           const { dataBytes } = await source.read(start, end, buf);
@@ -254,7 +281,7 @@ class BackupRun {
       return known ?? (await pending!);
     }
     const work = (async () => {
-      const { compression, payload } = await maybeCompress(data, vault.config.compression);
+      const { compression, payload } = maybeCompress(data, vault.config.compression);
       const obj = encodeChunk(payload, data.length, compression);
       const created = await vault.store.put(vault.chunkKey(id), obj, { ifAbsent: true, signal: this.#stop.signal });
       if (created) {

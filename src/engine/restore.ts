@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { ChunkFormatError, decodeChunk } from '../chunk/chunk-format.js';
+import { decodeChunk } from '../chunk/chunk-format.js';
 import { decompress } from '../chunk/compress.js';
 import { idToHex } from '../chunk/identity.js';
 import { isAllZero } from '../chunk/zero.js';
@@ -17,12 +17,17 @@ import { mbPerSecond } from '../metrics/units.js';
 import { isNotFound } from '../store/object-store.js';
 import type { BlockMap } from '../vault/block-map.js';
 import type { Vault } from '../vault/vault.js';
+import { isBlockDevice, restoreToDevice } from './restore-device.js';
 
 export interface RestoreOptions extends ProgressOptions {
   backupId: string;
-  /** Image file to write (created; an existing non-empty file needs `force`). */
+  /** Image file to write (created; an existing non-empty file needs `force`), or a block device
+   *  (written in place; at least the volume's size, else VolumeBackup.0209). */
   target: string;
   force?: boolean;
+  /** Block-device target only: it already reads as zeros (a fresh thin device), so zero
+   *  blocks are left alone instead of zeroed. */
+  targetIsZeroed?: boolean;
   concurrency?: number;
   signal?: AbortSignal;
 }
@@ -48,6 +53,7 @@ export async function restore(vault: Vault, opts: RestoreOptions): Promise<Resto
   try {
     const map = await vault.blockMap(opts.backupId);
     const target = path.resolve(opts.target);
+    if (await isBlockDevice(target)) return await restoreToDevice(vault, map, opts, header.volumeId, target);
     await checkTarget(target, opts.force ?? false);
     const tmp = path.join(path.dirname(target), `.${path.basename(target)}.blockvault-${randomBytes(4).toString('hex')}`);
     let fh: fs.FileHandle;
@@ -122,7 +128,7 @@ export async function writeBlocks(
     () => done,
     opts,
   );
-  const limit = pLimit(Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY));
+  const limit = pLimit(Math.max(1, opts.concurrency ?? vault.store.defaultConcurrency ?? DEFAULT_CONCURRENCY));
   try {
     const tasks: Promise<void>[] = [];
     for (let i = 0; i < map.blockCount; i++) {
@@ -217,8 +223,7 @@ export async function fetchVerified(vault: Vault, map: BlockMap, i: number, back
   let data: Buffer;
   try {
     const frame = decodeChunk(obj);
-    data = await decompress(frame.payload, frame.compression);
-    if (data.length !== frame.rawLength) throw new ChunkFormatError(`decompressed to ${data.length} bytes, expected ${frame.rawLength}`);
+    data = decompress(frame.payload, frame.compression, frame.rawLength);
   } catch (e) {
     throw corrupt(`${(e as Error).message}`, at, where);
   }

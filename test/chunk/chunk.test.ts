@@ -33,26 +33,40 @@ describe('compression', () => {
   it('compresses text, keeps random data raw without trying the whole block', async () => {
     const text = textLike(4 * MiB, prng(3));
     const random = randomBytes(4 * MiB);
-    const t = await maybeCompress(text, 'lz4');
+    const t = maybeCompress(text, 'lz4');
     expect(t.compression).toBe('lz4');
     expect(t.payload.length).toBeLessThan(text.length * 0.7);
-    expect((await decompress(t.payload, 'lz4')).equals(text)).toBe(true);
+    expect(decompress(t.payload, 'lz4', text.length).equals(text)).toBe(true);
     expect(looksCompressible(random)).toBe(false);
-    const r = await maybeCompress(random, 'lz4');
+    const r = maybeCompress(random, 'lz4');
     expect(r.compression).toBe('none');
     expect(r.payload).toBe(random);
   });
 
   it('samples across the block: random first half, text second half still compresses', async () => {
     const mixed = Buffer.concat([randomBytes(2 * MiB), textLike(2 * MiB, prng(4))]);
-    const c = await maybeCompress(mixed, 'lz4');
+    const c = maybeCompress(mixed, 'lz4');
     expect(c.compression).toBe('lz4');
     expect(c.payload.length).toBeLessThan(mixed.length * 0.85);
+    expect(decompress(c.payload, 'lz4', mixed.length).equals(mixed)).toBe(true);
   });
 
   it('stores raw when compression is off for the vault', async () => {
     const text = textLike(MiB, prng(5));
-    expect((await maybeCompress(text, 'none')).compression).toBe('none');
+    expect(maybeCompress(text, 'none').compression).toBe('none');
+  });
+});
+
+describe('segment table', () => {
+  it('round-trips a short last segment and rejects a damaged table', () => {
+    const data = textLike(3 * 65536 + 1000, prng(6));
+    const c = maybeCompress(data, 'lz4');
+    expect(c.compression).toBe('lz4');
+    expect(decompress(c.payload, 'lz4', data.length).equals(data)).toBe(true);
+    expect(() => decompress(c.payload, 'lz4', data.length + 65536)).toThrow(/segments/);
+    const bad = Buffer.from(c.payload);
+    bad.writeUInt32LE(bad.readUInt32LE(4) + 1, 4);
+    expect(() => decompress(bad, 'lz4', data.length)).toThrow();
   });
 });
 
