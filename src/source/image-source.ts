@@ -15,6 +15,8 @@ export interface BlockSource {
   readonly path: string;
   readonly kind: 'file' | 'block-device';
   readonly size: number;
+  /** Device identity (major:minor) where known: recorded in the manifest's source. */
+  readonly identity?: string;
   /** True when the whole block is a hole: no read needed, it is zero. */
   isHole(start: number, end: number): boolean;
   /** Fills buf[0, end-start) with the bytes of [start, end): data extents read, holes zeroed. */
