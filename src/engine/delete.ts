@@ -1,0 +1,129 @@
+// Delete any backup of a chain. The newest just loses its manifest; one with a child is
+// merged into that child first: the child's manifest is rewritten to hold the union of both
+// (the child's entries win), to point at the deleted backup's parent, and — when the deleted
+// one was the full — to be a full itself (parentId null, zero entries dropped, since a full
+// lists only non-zero blocks). Chunks are never deleted here: GC reclaims them.
+//
+// Crash safety, in order, under the volume lease:
+//   1. write the merged child over the child's key (Vault.replaceManifest: an atomic replace
+//      on both stores). Before this instant nothing changed; after it the child restores on
+//      its own — it no longer needs the deleted backup — and the deleted backup still
+//      restores too (its own chain is untouched).
+//   2. delete the parent's manifest.
+// At every instant every remaining backup restores. A re-run after a crash between 1 and 2
+// finds the backup without dependents (the child already points past it) and only has
+// step 2 left to do.
+import { BlockvaultError, ErrorCodes, throwIfAborted } from '../errors.js';
+import { EntryKind, entries, type Manifest, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
+import type { Vault } from '../vault/vault.js';
+import { crashPoint } from './crash-points.js';
+
+export interface DeleteOptions {
+  signal?: AbortSignal;
+}
+
+export interface DeleteResult {
+  backupId: string;
+  volumeId: string;
+  /** Children rewritten to hold this backup's blocks (empty for the newest backup). */
+  mergedInto: string[];
+  /** Children that became full backups because the deleted backup was their full. */
+  promotedToFull: string[];
+}
+
+export async function deleteBackup(vault: Vault, backupId: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
+  throwIfAborted(opts.signal);
+  vault.refresh();
+  const first = await vault.header(backupId);
+  const lease = await vault.lease(first.volumeId, 'delete');
+  try {
+    crashPoint('delete:after-lease');
+    return await deleteUnderLease(vault, backupId, opts);
+  } finally {
+    await lease.release().catch(() => {});
+  }
+}
+
+/** The delete itself; the caller holds the volume's lease (delete or prune). */
+export async function deleteUnderLease(vault: Vault, backupId: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
+  vault.refresh(); // what others did before we took the lease
+  const header = await vault.header(backupId);
+  const all = await vault.listBackups();
+  const children = all.filter((h) => h.parentId === backupId);
+  const result: DeleteResult = { backupId, volumeId: header.volumeId, mergedInto: [], promotedToFull: [] };
+  try {
+    if (children.length) {
+      const parent = await vault.readManifest(backupId);
+      for (const childHeader of children) {
+        throwIfAborted(opts.signal);
+        const child = await vault.readManifest(childHeader.backupId);
+        const merged = mergeIntoChild(parent, child);
+        await vault.replaceManifest(merged.header, merged.entries);
+        crashPoint('delete:after-rewrite');
+        result.mergedInto.push(childHeader.backupId);
+        if (merged.header.type === 'full' && childHeader.type !== 'full') result.promotedToFull.push(childHeader.backupId);
+      }
+    }
+    throwIfAborted(opts.signal);
+    await vault.removeManifest(header.volumeId, backupId);
+    crashPoint('delete:after-remove');
+  } catch (e) {
+    if (e instanceof BlockvaultError) throw e;
+    throw new BlockvaultError(ErrorCodes.deleteFailed, `deleting backup ${backupId} failed: ${(e as Error)?.message ?? e}`, {
+      cause: e,
+      hint: 'run the delete again: it finishes what was started, and every remaining backup stays restorable meanwhile',
+      details: { backupId },
+    });
+  }
+  return result;
+}
+
+/**
+ * The child's manifest with the parent's entries folded in (child wins, child's zero
+ * entries override). Pure; exported for tests.
+ */
+export function mergeIntoChild(parent: Manifest, child: Manifest): { header: ManifestHeader; entries: ManifestEntry[] } {
+  const ch = child.header;
+  const blockCount = Math.ceil(ch.volumeSize / ch.blockSize);
+  const byBlock = new Map<number, ManifestEntry>();
+  for (const e of entries(child)) byBlock.set(e.blockIndex, copy(e));
+  for (const e of entries(parent)) {
+    if (e.blockIndex >= blockCount || byBlock.has(e.blockIndex)) continue;
+    byBlock.set(e.blockIndex, copy(e));
+  }
+  const becomesFull = parent.header.parentId === null;
+  let list = [...byBlock.values()].sort((a, b) => a.blockIndex - b.blockIndex);
+  if (becomesFull) list = list.filter((e) => e.kind === EntryKind.chunk);
+  const stats = chunkStats(list, ch.blockSize, ch.volumeSize);
+  const header: ManifestHeader = {
+    ...ch,
+    parentId: becomesFull ? null : parent.header.parentId,
+    type: becomesFull ? 'full' : ch.type,
+    entryCount: list.length,
+    chunkCount: stats.count,
+    storedBytes: stats.bytes,
+    dataBytes: stats.dataBytes,
+  };
+  return { header, entries: list };
+}
+
+function copy(e: ManifestEntry): ManifestEntry {
+  return { blockIndex: e.blockIndex, kind: e.kind, storedLength: e.storedLength, id: Buffer.from(e.id) };
+}
+
+/** Distinct chunks, their stored bytes, and the logical bytes the chunk entries cover. */
+export function chunkStats(list: Iterable<ManifestEntry>, blockSize: number, volumeSize: number) {
+  const seen = new Set<string>();
+  let bytes = 0;
+  let dataBytes = 0;
+  for (const e of list) {
+    if (e.kind !== EntryKind.chunk) continue;
+    dataBytes += Math.min(blockSize, volumeSize - e.blockIndex * blockSize);
+    const k = e.id.toString('latin1');
+    if (seen.has(k)) continue;
+    seen.add(k);
+    bytes += e.storedLength;
+  }
+  return { count: seen.size, bytes, dataBytes };
+}
+
