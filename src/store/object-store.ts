@@ -29,6 +29,9 @@ export interface ObjectStore {
   /** Where this store points, for messages: file:///abs/path or s3://bucket/prefix. */
   readonly url: string;
   readonly capabilities: StoreCapabilities;
+  /** Blocks in flight a backup or restore should use on this store when the caller gives no
+   *  `concurrency` (a remote store hides latency with more requests in flight). */
+  readonly defaultConcurrency?: number;
 
   /** Whole object. Rejects with StoreNotFoundError when absent. */
   get(key: string, opts?: GetOptions): Promise<Buffer>;

@@ -8,7 +8,8 @@
 // length), xxh64 LE. The length lets a dedup hit fill its manifest entry without a HEAD.
 import { xxh64 } from '@node-rs/xxhash';
 import { CHUNK_ID_BYTES } from '../chunk/identity.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
+import type { IndexCache } from './index-cache.js';
 
 export const INDEX_PREFIX = 'index/';
 const MAGIC = Buffer.from('BVIX', 'ascii');
@@ -51,32 +52,88 @@ export function decodeSegment(buf: Buffer): IndexRecord[] {
 
 const key = (id: Uint8Array) => Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
 
+export interface LoadedSegment {
+  /** As listed (key, size, ETag, last modified). */
+  info: ObjectInfo;
+  records: IndexRecord[];
+}
+
+export interface ChunkIndexLoadOptions {
+  /** Local copies of segments (S3 vaults): only segments not cached are fetched. */
+  cache?: IndexCache;
+}
+
 export class ChunkIndex {
   readonly #known = new Map<string, number>();
   #pending: IndexRecord[] = [];
   #segments: string[] = [];
+  /** Segments read at load, by key (for consolidation). */
+  readonly loaded = new Map<string, LoadedSegment>();
+  /** Segments fetched from the store / taken from the local cache at load. */
+  fetchedSegments = 0;
+  cachedSegments = 0;
+  #cache: IndexCache | undefined;
 
   /** Reads every segment. A damaged segment is skipped: the index is a cache of what
    *  exists, and a chunk it forgets is only uploaded again. */
-  static async load(store: ObjectStore): Promise<ChunkIndex> {
+  static async load(store: ObjectStore, opts: ChunkIndexLoadOptions = {}): Promise<ChunkIndex> {
     const index = new ChunkIndex();
-    const keys: string[] = [];
-    for await (const o of store.list(INDEX_PREFIX)) keys.push(o.key);
-    await Promise.all(
-      keys.map(async (k) => {
+    const cache = opts.cache;
+    index.#cache = cache;
+    const listed: ObjectInfo[] = [];
+    for await (const o of store.list(INDEX_PREFIX)) listed.push(o);
+    const readOne = async (o: ObjectInfo): Promise<IndexRecord[]> => {
+      const hit = await cache?.get(o);
+      if (hit) {
         try {
-          for (const r of decodeSegment(await store.get(k))) index.#known.set(key(r.id), r.storedLength);
-          index.#segments.push(k);
+          const recs = decodeSegment(hit);
+          index.cachedSegments++;
+          return recs;
+        } catch {
+          await cache?.drop(o); // torn or damaged copy: fetch it again
+        }
+      }
+      const buf = await store.get(o.key);
+      const recs = decodeSegment(buf); // throws on damage: then neither cached nor used
+      index.fetchedSegments++;
+      await cache?.put({ ...o, size: buf.length }, buf);
+      return recs;
+    };
+    // Bounded: a vault can hold thousands of segments, and the store queues requests anyway.
+    let next = 0;
+    const worker = async () => {
+      while (next < listed.length) {
+        const o = listed[next++]!;
+        try {
+          const records = await readOne(o);
+          for (const r of records) index.#known.set(key(r.id), r.storedLength);
+          index.#segments.push(o.key);
+          index.loaded.set(o.key, { info: o, records });
         } catch {
           /* skipped: see above */
         }
-      }),
-    );
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(16, listed.length) }, worker));
+    await cache?.retain(listed);
     return index;
   }
 
   get size(): number {
     return this.#known.size;
+  }
+
+  /** Puts a segment this process wrote into the local cache (no-op without one). */
+  async cacheWritten(key: string, body: Buffer): Promise<void> {
+    await this.#cache?.putWritten(key, body);
+  }
+
+  /** After consolidation: `removed` segments were merged into `added` (same records). */
+  replaceSegments(removed: string[], added: LoadedSegment): void {
+    const gone = new Set(removed);
+    this.#segments = [...this.#segments.filter((k) => !gone.has(k)), added.info.key];
+    for (const k of removed) this.loaded.delete(k);
+    this.loaded.set(added.info.key, added);
   }
 
   get segments(): readonly string[] {
@@ -111,8 +168,12 @@ export class ChunkIndex {
     this.#pending = [];
     const k = `${INDEX_PREFIX}${name}.idx`;
     try {
-      await store.put(k, encodeSegment(recs));
+      const body = encodeSegment(recs);
+      await store.put(k, body);
       this.#segments.push(k);
+      // This machine has the segment already: cache it under the ETag a plain S3 PUT gets (its
+      // MD5). Where the server's ETag differs (SSE-KMS…), the next load just misses and GETs it.
+      await this.#cache?.putWritten(k, body);
     } catch (e) {
       this.#pending.unshift(...recs);
       throw e;

@@ -172,11 +172,12 @@ describe.skipIf(!!skip)(`S3Store on a real server (${'skip' in target ? 'none' :
     expect((await store.get('manifests/race')).toString()).toBe(`writer ${winner}`);
   });
 
-  it('sends Content-MD5 and falls back, with one warning, when the server lacks conditional writes', async () => {
+  it('protects every PUT body (signed SHA-256 over http) and falls back, with one warning, when the server lacks conditional writes', async () => {
     // A proxy that answers 501 to If-None-Match PUTs (as Swift's s3api does) and forwards the rest.
-    const seen: Array<{ method: string; url: string; md5: boolean }> = [];
+    const seen: Array<{ method: string; url: string; md5: boolean; signedSha: boolean }> = [];
     const proxy = await startProxy(s3.endpoint, (req, res) => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', md5: !!req.headers['content-md5'] });
+      const sha = req.headers['x-amz-content-sha256'];
+      seen.push({ method: req.method ?? '', url: req.url ?? '', md5: !!req.headers['content-md5'], signedSha: typeof sha === 'string' && /^[0-9a-f]{64}$/.test(sha) });
       if (req.method === 'PUT' && req.headers['if-none-match']) {
         req.resume();
         s3ErrorReply(res, 501, 'NotImplemented', 'A header you provided implies functionality that is not implemented.');
@@ -206,10 +207,49 @@ describe.skipIf(!!skip)(`S3Store on a real server (${'skip' in target ? 'none' :
     }
     const puts = seen.filter((s) => s.method === 'PUT');
     expect(puts.length).toBeGreaterThan(0);
-    expect(puts.every((s) => s.md5)).toBe(true);
+    // Over http the body's SHA-256 is signed and checked by the server; Content-MD5 is for https.
+    expect(puts.every((s) => s.signedSha && !s.md5)).toBe(true);
     const deletes = seen.filter((s) => s.method === 'POST' && s.url.includes('delete'));
     expect(deletes).toHaveLength(1);
     expect(deletes[0]?.md5).toBe(true);
+  });
+
+  it('a body damaged in transit is refused by the server, with or without Content-MD5', async () => {
+    // A proxy that flips one byte of every PUT body it forwards.
+    const upstream = new URL(s3.endpoint);
+    const flip = http.createServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(parts);
+        if (req.method === 'PUT' && body.length > 64) body[body.length >> 1]! ^= 0x10;
+        const up = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        });
+        up.on('error', () => res.destroy());
+        up.end(body);
+      });
+    });
+    await new Promise<void>((r) => flip.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(flip.address() as net.AddressInfo).port}`;
+    try {
+      for (const contentMd5 of [false, true]) {
+        const p = await S3Store.open(`s3://${bucket}/flip`, { ...opts(), endpoint, contentMd5, maxAttempts: 1, probeConditionalWrite: false });
+        try {
+          expect(p.contentMd5).toBe(contentMd5);
+          const err = await rejection(p.put(`obj-${contentMd5}`, randomBytes(100_000)));
+          expect(err.message).toMatch(/received a damaged body/);
+          expect(err.details.s3Code).toMatch(contentMd5 ? /BadDigest|XAmzContentSHA256Mismatch/ : /XAmzContentSHA256Mismatch/);
+          expect(await p.head(`obj-${contentMd5}`)).toBeUndefined();
+        } finally {
+          await p.close();
+        }
+      }
+    } finally {
+      flip.closeAllConnections();
+      flip.close();
+    }
   });
 
   it('backs off on 503 SlowDown, and reports throttling that outlasts the retries', async () => {
