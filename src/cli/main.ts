@@ -15,19 +15,33 @@ import {
 } from '../index.js';
 import type { Compression } from '../chunk/compress.js';
 import { progressBar } from './progress-bar.js';
+import { LIFECYCLE_COMMANDS, LIFECYCLE_USAGE, runLifecycleCommand } from './lifecycle-commands.js';
 
 const USAGE = `blockvault — block-level backup of disk images to a local or S3 vault
 
 usage:
   blockvault init --vault DIR|s3://bucket/prefix [--block-size 4MiB] [--compression lz4|none]
-  blockvault backup IMAGE --vault V --volume ID [--full] [--backup-id ID] [--snapshot-id ID]
+  blockvault backup IMAGE|DEVICE --vault V --volume ID [--full] [--backup-id ID] [--snapshot-id ID]
                     [--bootable] [--block-size SIZE] [--concurrency N] [--json]
-  blockvault restore BACKUP-ID TARGET --vault V [--force] [--concurrency N] [--json]
+                    [--changed-extents FILE] [--allocated-extents FILE] [--verify-unchanged PCT]
+  blockvault restore BACKUP-ID TARGET --vault V [--force] [--target-is-zeroed] [--concurrency N] [--json]
   blockvault list --vault V [--volume ID] [--json]
   blockvault show BACKUP-ID --vault V [--json]
+  blockvault bench [--size 2GiB] [--runs 3] [--scenarios full,incremental,restore,…] [--json]
+${LIFECYCLE_USAGE}
 
 S3 vaults: --endpoint URL (or AWS_ENDPOINT_URL_S3), --region R, --create-bucket;
 credentials from the standard AWS chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, …).
+
+Block devices (/dev/vdb) need the native addon and root. Extent lists (rbd diff --format json,
+qemu-img map --output=json, or plain "OFFSET LENGTH [zero]" lines):
+  --changed-extents FILE    what changed since the parent backup's snapshot: only blocks it
+                            touches are read (no parent: ignored with a warning; not with --full)
+  --allocated-extents FILE  bytes outside its data extents are zeros and never read
+  --verify-unchanged PCT    first re-read PCT % of the blocks a list skips; on a mismatch the
+                            lists are ignored and everything is read (a warning says so)
+  --target-is-zeroed        restore onto a device that already reads as zeros: leave zero
+                            blocks alone instead of zeroing them (BLKZEROOUT)
 
 --json prints NDJSON on stdout: {"event":"progress",…} lines, then one {"event":"result",…}
 (or {"event":"error",…}) line.
@@ -49,6 +63,22 @@ const OPTIONS = {
   endpoint: { type: 'string' },
   region: { type: 'string' },
   'create-bucket': { type: 'boolean' },
+  'changed-extents': { type: 'string' },
+  'allocated-extents': { type: 'string' },
+  'verify-unchanged': { type: 'string' },
+  'target-is-zeroed': { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  'keep-last': { type: 'string' },
+  'keep-daily': { type: 'string' },
+  'keep-weekly': { type: 'string' },
+  'keep-monthly': { type: 'string' },
+  'keep-yearly': { type: 'string' },
+  'keep-within': { type: 'string' },
+  'max-backups': { type: 'string' },
+  'retention-days': { type: 'string' },
+  timezone: { type: 'string' },
+  deep: { type: 'boolean' },
+  sample: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
@@ -88,6 +118,11 @@ function print(v: Values, result: unknown, human: () => string): void {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'bench') {
+    // The harness lives beside the library (bench/), with its own options; see bench/main.ts.
+    const { runBench } = await import(new URL('../../bench/main.js', import.meta.url).href);
+    return runBench(argv.slice(1));
+  }
   const { values: v, positionals } = parse(argv);
   const [cmd, ...args] = positionals;
   if (v.help || !cmd) {
@@ -122,7 +157,11 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'backup': {
-      const source = need(args[0], 'IMAGE (the disk image to back up)');
+      const source = need(args[0], 'IMAGE (the disk image or block device to back up)');
+      const verifyPct = v['verify-unchanged'] === undefined ? undefined : Number(v['verify-unchanged'].replace(/%$/, ''));
+      if (verifyPct !== undefined && !(Number.isFinite(verifyPct) && verifyPct >= 0 && verifyPct <= 100)) {
+        throw new UsageError('--verify-unchanged takes a percentage from 0 to 100');
+      }
       const vault = await openVault(need(v.vault, '--vault'), {
         ...storeOpts(v),
         create: true,
@@ -137,6 +176,9 @@ async function main(argv: string[]): Promise<number> {
           backupId: v['backup-id'],
           snapshotId: v['snapshot-id'],
           bootable: v.bootable,
+          changedExtents: v['changed-extents'],
+          allocatedExtents: v['allocated-extents'],
+          verifyUnchanged: verifyPct,
           concurrency,
           signal: controller.signal,
           onProgress: out.onProgress,
@@ -147,9 +189,11 @@ async function main(argv: string[]): Promise<number> {
             `backup ${r.backupId} (${r.type}${r.parentId ? ` of ${r.parentId}` : ''}) of volume ${r.volumeId}`,
             `  ${formatBytes(r.volumeSize)} scanned in ${(r.elapsedMs / 1000).toFixed(2)} s; ` +
               `${formatBytes(r.counters.bytesRead)} read, ${formatBytes(r.counters.bytesZero)} zero, ` +
-              `${formatBytes(r.counters.bytesUnchanged)} unchanged, ${formatBytes(r.counters.bytesDeduplicated)} deduplicated`,
+              `${formatBytes(r.counters.bytesUnchanged)} unchanged, ${formatBytes(r.counters.bytesDeduplicated)} deduplicated` +
+              (r.counters.bytesSkippedByExtents ? `, ${formatBytes(r.counters.bytesSkippedByExtents)} skipped by the extent list` : ''),
             `  stored ${formatBytes(r.newStoredBytes)} in ${r.newChunkCount} new chunks`,
             `  service_metadata ${r.service_metadata}`,
+            ...(r.warnings ?? []).map((w) => `  warning: ${w}`),
           ].join('\n'),
         );
       } finally {
@@ -160,11 +204,11 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'restore': {
       const backupId = need(args[0], 'BACKUP-ID');
-      const target = need(args[1], 'TARGET (the image file to write)');
+      const target = need(args[1], 'TARGET (the image file or block device to write)');
       const vault = await openVault(need(v.vault, '--vault'), storeOpts(v));
       const out = emitter(v, 'restore');
       try {
-        const r = await restore(vault, { backupId, target, force: v.force, concurrency, signal: controller.signal, onProgress: out.onProgress });
+        const r = await restore(vault, { backupId, target, force: v.force, targetIsZeroed: v['target-is-zeroed'], concurrency, signal: controller.signal, onProgress: out.onProgress });
         out.stop();
         print(v, r, () =>
           `restored ${r.backupId} to ${r.target}: ${formatBytes(r.volumeSize)} in ${(r.elapsedMs / 1000).toFixed(2)} s ` +
@@ -205,12 +249,15 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     default:
+      if ((LIFECYCLE_COMMANDS as readonly string[]).includes(cmd)) {
+        return runLifecycleCommand(cmd, args, v, { storeOptions: storeOpts(v), signal: controller.signal });
+      }
       throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
   }
 }
 
 function exitCode(e: unknown): number {
-  if (e instanceof UsageError) return 2;
+  if (e instanceof UsageError || String((e as { code?: string })?.code).startsWith('ERR_PARSE_ARGS')) return 2;
   if (!(e instanceof BlockvaultError)) return 1;
   switch (e.code) {
     case ErrorCodes.badInput:

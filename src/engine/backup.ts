@@ -4,9 +4,10 @@
 // before it succeeded. A few workers share one cursor over the blocks: reads and stores
 // overlap while hashing (synchronous, ~3 GB/s) runs between them on the main thread.
 import { randomUUID } from 'node:crypto';
-import { maybeCompress } from '../chunk/compress.js';
+import { BlockPool } from '../chunk/block-pool.js';
+import type { BlockVerdict } from '../chunk/block-work.js';
+import type { Compression } from '../chunk/compress.js';
 import { encodeChunk } from '../chunk/chunk-format.js';
-import { isAllZero } from '../chunk/zero.js';
 import { BlockvaultError, ErrorCodes, abortError, isAbort, throwIfAborted } from '../errors.js';
 import { newBackupCounters, type BackupCounters } from '../metrics/counters.js';
 import { ProgressTicker, type ProgressOptions } from '../metrics/progress.js';
@@ -32,6 +33,8 @@ export interface BackupOptions extends ProgressOptions {
   bootable?: boolean;
   /** Blocks in flight (read, compress, store). */
   concurrency?: number;
+  /** Worker threads for hashing and compression (default: one per core; 0: inline). */
+  workers?: number;
   signal?: AbortSignal;
   /** Opened source (block device, tests); `source` is then only its name. */
   openedSource?: BlockSource;
@@ -165,6 +168,7 @@ class BackupRun {
   readonly #inflight = new Map<string, Promise<number>>();
   readonly #stop = new AbortController();
   #next = 0;
+  #pool: BlockPool | undefined;
   #segment = 0;
   #flushing: Promise<void> = Promise.resolve();
 
@@ -193,6 +197,12 @@ class BackupRun {
     try {
       const n = Math.max(1, opts.concurrency ?? this.vault.store.defaultConcurrency ?? DEFAULT_CONCURRENCY);
       await this.extents?.verify(counters, this.#stop.signal, n); // may drop the lists
+      this.#pool = new BlockPool({
+        hasher: this.vault.hasher,
+        hashKey: Buffer.from(this.vault.config.hashKey, 'hex'),
+        compression: this.vault.config.compression,
+        workers: opts.workers,
+      });
       const results = await Promise.allSettled(Array.from({ length: n }, () => this.#worker(blockCount, ticker)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
@@ -208,12 +218,15 @@ class BackupRun {
     } finally {
       ticker.stop();
       opts.signal?.removeEventListener('abort', onAbort);
+      await this.#pool?.close();
     }
   }
 
   async #worker(blockCount: number, ticker: ProgressTicker): Promise<void> {
     const bs = this.vault.blockSize;
-    const buf = Buffer.allocUnsafe(bs);
+    // The block's memory travels to a worker thread and back (transferred, not copied).
+    let ab = new ArrayBuffer(bs);
+    let buf = Buffer.from(ab);
     const { counters, parent } = this;
     const source = this.extents?.source ?? this.source;
     const plan = this.extents?.blocks;
@@ -234,6 +247,7 @@ class BackupRun {
           continue;
         }
         let zero = p === BlockPlan.zero || source.isHole(start, end);
+        let verdict: BlockVerdict | undefined;
         if (p === BlockPlan.zero) {
           counters.bytesSkippedByExtents += len;
         } else if (zero) {
@@ -242,23 +256,23 @@ class BackupRun {
           const { dataBytes } = await source.read(start, end, buf);
           counters.bytesRead += dataBytes;
           counters.bytesSparse += len - dataBytes;
-          zero = isAllZero(buf.subarray(0, len));
+          const r = await this.#pool!.process(ab, len, parent?.hasChunk(i) ? parent.idAt(i) : undefined);
+          ab = r.buffer;
+          buf = Buffer.from(ab);
+          verdict = r.verdict;
+          zero = verdict.kind === 'zero';
         }
         if (zero) {
           counters.bytesZero += len;
           counters.blocksZero++;
           // An incremental must say that a block the parent had is now zero.
           if (parent?.hasChunk(i)) this.#entries.push({ blockIndex: i, kind: EntryKind.zero, storedLength: 0, id: ZERO_ID });
-        } else {
-          const data = buf.subarray(0, len);
-          const id = this.vault.hasher.id(data);
-          if (parent?.hasChunk(i) && parent.idAt(i).equals(id)) {
-            counters.bytesUnchanged += len;
-            counters.blocksUnchanged++;
-          } else {
-            const storedLength = await this.#store(id, data);
-            this.#entries.push({ blockIndex: i, kind: EntryKind.chunk, storedLength, id });
-          }
+        } else if (verdict?.kind === 'unchanged') {
+          counters.bytesUnchanged += len;
+          counters.blocksUnchanged++;
+        } else if (verdict?.kind === 'changed') {
+          const storedLength = await this.#store(verdict.id, buf.subarray(0, len), verdict.compression, verdict.payload);
+          this.#entries.push({ blockIndex: i, kind: EntryKind.chunk, storedLength, id: verdict.id });
         }
         counters.bytesScanned += len;
         ticker.advanced();
@@ -270,7 +284,7 @@ class BackupRun {
   }
 
   /** Stores a chunk unless the vault (or a sibling worker) has it; returns its stored length. */
-  async #store(id: Buffer, data: Buffer): Promise<number> {
+  async #store(id: Buffer, data: Buffer, compression: Compression, packed: Buffer | undefined): Promise<number> {
     const { counters, index, vault } = this;
     const known = index.storedLength(id);
     const k = id.toString('latin1');
@@ -281,9 +295,16 @@ class BackupRun {
       return known ?? (await pending!);
     }
     const work = (async () => {
-      const { compression, payload } = maybeCompress(data, vault.config.compression);
+      const payload = packed ?? data;
       const obj = encodeChunk(payload, data.length, compression);
-      const created = await vault.store.put(vault.chunkKey(id), obj, { ifAbsent: true, signal: this.#stop.signal });
+      const key = vault.chunkKey(id);
+      let created = await vault.store.put(key, obj, { ifAbsent: true, signal: this.#stop.signal });
+      if (!created) {
+        // Present but not in the index: left by an interrupted run, or garbage GC is about to
+        // sweep. Rewrite it rather than trust it; the newer object is what GC spares (gc.ts).
+        created = await vault.store.put(key, obj, { signal: this.#stop.signal });
+        counters.chunksRewritten++;
+      }
       if (created) {
         counters.bytesCompressedIn += data.length;
         counters.bytesCompressedOut += payload.length;
@@ -291,10 +312,6 @@ class BackupRun {
         counters.chunksWritten++;
         counters.objectsWritten++;
         this.newStoredBytes += obj.length;
-      } else {
-        // Already there (an interrupted run stored it before its index segment).
-        counters.bytesDeduplicated += data.length;
-        counters.blocksDeduplicated++;
       }
       index.add(id, obj.length);
       if (index.pendingCount >= INDEX_FLUSH_EVERY) void this.#flushIndex().catch(() => {});

@@ -24,7 +24,16 @@ export interface BackupCounters {
   blocksUnchanged: number;
   blocksDeduplicated: number;
   chunksWritten: number;
+  /** Chunk objects found present but not in the index, and written again (see gc.ts). */
+  chunksRewritten: number;
   objectsWritten: number;
+  /** Bytes a changed-extent list let the backup skip: unchanged from the parent, or listed as
+   *  zero (no read). Holes of an allocated-extent list count as bytesSparse. */
+  bytesSkippedByExtents: number;
+  /** Bytes re-read by --verify-unchanged to check a list's claims (not in bytesRead). */
+  bytesVerifiedUnchanged: number;
+  /** Sampled blocks that were not what the list claimed (the backup then read everything). */
+  verifyMismatches: number;
 }
 
 export interface RestoreCounters {
@@ -34,6 +43,9 @@ export interface RestoreCounters {
   chunksFetched: number;
   chunksVerified: number;
   blocksTotal: number;
+  /** Block-device targets: zero bytes made zero with BLKZEROOUT, and written as zeros (fallback). */
+  bytesZeroedOut?: number;
+  bytesZeroWritten?: number;
 }
 
 export function newBackupCounters(): BackupCounters {
@@ -52,7 +64,11 @@ export function newBackupCounters(): BackupCounters {
     blocksUnchanged: 0,
     blocksDeduplicated: 0,
     chunksWritten: 0,
+    chunksRewritten: 0,
     objectsWritten: 0,
+    bytesSkippedByExtents: 0,
+    bytesVerifiedUnchanged: 0,
+    verifyMismatches: 0,
   };
 }
 

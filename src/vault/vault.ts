@@ -12,6 +12,7 @@ import { openStore, type StoreOptions } from '../store/open-store.js';
 import { isNotFound, type ObjectStore } from '../store/object-store.js';
 import { BlockMap } from './block-map.js';
 import { ChunkIndex } from './chunk-index.js';
+import { loadChunkIndex, type IndexLoadOptions } from './index-loader.js';
 import { CONFIG_KEY, decodeConfig, encodeConfig, newConfig, type VaultConfig } from './config.js';
 import { acquireLease, type Lease, type LeaseOp } from './lease.js';
 import {
@@ -30,7 +31,7 @@ import type { Compression } from '../chunk/compress.js';
 export const MANIFEST_PREFIX = 'manifests/';
 const HEADER_PROBE_BYTES = 16 * 1024;
 
-export interface OpenVaultOptions extends StoreOptions {
+export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions {
   /** Make the vault if there is none (the first backup does this). */
   create?: boolean;
   /** For a new vault only: block size (power of two, 64 KiB–16 MiB) and compression. */
@@ -55,7 +56,10 @@ export class Vault {
   #index: Promise<ChunkIndex> | undefined;
   #headers: Map<string, { key: string; header: ManifestHeader }> | undefined;
 
-  private constructor(store: ObjectStore, config: VaultConfig) {
+  readonly #indexOpts: IndexLoadOptions;
+
+  private constructor(store: ObjectStore, config: VaultConfig, indexOpts: IndexLoadOptions = {}) {
+    this.#indexOpts = indexOpts;
     this.store = store;
     this.config = config;
     this.hasher = new ChunkHasher(Buffer.from(config.hashKey, 'hex'));
@@ -96,7 +100,7 @@ export class Vault {
       const cfg = newConfig({ blockSize: opts.blockSize, compression: opts.compression });
       // put-if-absent: of two processes creating one vault, one config wins and both use it.
       if (!(await store.put(CONFIG_KEY, encodeConfig(cfg), { ifAbsent: true }))) raw = await store.get(CONFIG_KEY);
-      else return new Vault(store, cfg);
+      else return new Vault(store, cfg, opts);
     }
     const cfg = decodeConfig(raw, `${store.url}/${CONFIG_KEY}`);
     if (opts.blockSize !== undefined && opts.blockSize !== cfg.blockSize) {
@@ -106,7 +110,7 @@ export class Vault {
         { hint: 'omit --block-size for an existing vault (the block size is fixed per vault)' },
       );
     }
-    return new Vault(store, cfg);
+    return new Vault(store, cfg, opts);
   }
 
   async close(): Promise<void> {
@@ -121,14 +125,14 @@ export class Vault {
   }
 
   chunkIndex(): Promise<ChunkIndex> {
-    this.#index ??= ChunkIndex.load(this.store);
+    this.#index ??= loadChunkIndex(this.store, this.config.hashKey, this.#indexOpts);
     return this.#index;
   }
 
   /** Loads the index anew. A backup calls this after taking its lease: GC relies on every
    *  backup that saw an index from before its rewrite holding a lease GC could see. */
   reloadChunkIndex(): Promise<ChunkIndex> {
-    this.#index = ChunkIndex.load(this.store);
+    this.#index = loadChunkIndex(this.store, this.config.hashKey, this.#indexOpts);
     return this.#index;
   }
 
@@ -150,7 +154,13 @@ export class Vault {
     for await (const o of this.store.list(MANIFEST_PREFIX)) if (o.key.endsWith('.bvm')) keys.push(o.key);
     await Promise.all(
       keys.map(async (key) => {
-        const header = await this.#readHeader(key);
+        let header: ManifestHeader;
+        try {
+          header = await this.#readHeader(key);
+        } catch (e) {
+          if (isNotFound(e)) return; // deleted (or merged away) since the listing
+          throw e;
+        }
         found.set(header.backupId, { key, header });
       }),
     );
@@ -279,6 +289,28 @@ export class Vault {
       });
     }
     this.#headers?.set(header.backupId, { key, header: { ...header, entryCount: list.length } });
+  }
+
+  /**
+   * Replaces an existing manifest in place (delete/merge rewrites a child this way). A plain
+   * put is an atomic replace on both stores: the local store writes a temp file, fsyncs it
+   * and rename(2)s it over the key, and an S3 PUT replaces the whole object at once (readers
+   * get the old or the new object, never a mix; S3 is strongly read-after-write consistent).
+   * Every chunk it names must already be durable, as for writeManifest.
+   */
+  async replaceManifest(header: ManifestHeader, list: ManifestEntry[]): Promise<void> {
+    await this.store.sync();
+    const key = this.manifestKey(header.volumeId, header.backupId);
+    await this.store.put(key, encodeManifest(header, list));
+    await this.store.sync();
+    this.#headers?.set(header.backupId, { key, header: { ...header, entryCount: list.length } });
+  }
+
+  /** Removes a backup's manifest (the backup is gone once this returns). Idempotent. */
+  async removeManifest(volumeId: string, backupId: string): Promise<void> {
+    await this.store.delete(this.manifestKey(volumeId, backupId));
+    await this.store.sync();
+    this.#headers?.delete(backupId);
   }
 
   lease(scope: string, op: LeaseOp): Promise<Lease> {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup, listBackups, openVault, restore, showBackup, type ProgressEvent } from '../../src/index.js';
 import { BlockvaultError } from '../../src/errors.js';
 import { allocatedBytes, makeImage, overwrite, prng, sha256File, tempDir, textLike, type Kind } from '../helpers/images.js';
+import { coreScenarios } from './scenarios.js';
 
 const BS = 64 * 1024; // small blocks keep the images small and the suite fast
 let dir: string;
@@ -364,4 +365,9 @@ describe('metrics and service fields', () => {
     expect(shown.snapshotId).toBeNull();
     await vault.close();
   });
+});
+
+// The scenarios shared with the S3 suite (s3-vault.test.ts), here on local vaults.
+describe('core scenarios on a local vault', () => {
+  coreScenarios({ makeVault: (name) => freshVault(`shared-${name}`), dir: () => dir });
 });

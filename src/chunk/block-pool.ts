@@ -1,0 +1,130 @@
+// A pool of worker threads for the CPU half of the backup (hash, compress), one per core,
+// so hashing and LZ4 use both cores while the main thread keeps the I/O moving. Block
+// memory is transferred, never copied. With workers: 0 the same work runs inline.
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
+import { Worker } from 'node:worker_threads';
+import { processBlock, type BlockVerdict } from './block-work.js';
+import type { Compression } from './compress.js';
+import type { ChunkHasher } from './identity.js';
+
+export interface PooledResult {
+  verdict: BlockVerdict;
+  /** The block's memory, handed back. */
+  buffer: ArrayBuffer;
+}
+
+interface Pending {
+  resolve(r: PooledResult): void;
+  reject(e: Error): void;
+}
+
+/** The compiled worker. Under vitest this module runs from src/*.ts, so use the build. */
+function workerUrl(): URL {
+  const here = new URL('./block-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(here))) return here;
+  return new URL(here.href.replace('/src/chunk/', '/dist/src/chunk/'));
+}
+
+export function defaultWorkerCount(): number {
+  const env = process.env.BLOCKVAULT_WORKERS;
+  if (env !== undefined && env !== '') return Math.max(0, Number(env) || 0);
+  return Math.min(8, os.availableParallelism());
+}
+
+export class BlockPool {
+  readonly #workers: Worker[] = [];
+  readonly #idle: Worker[] = [];
+  readonly #queue: Array<{ msg: object; transfer: ArrayBuffer[]; p: Pending }> = [];
+  readonly #pending = new Map<number, Pending>();
+  readonly #hasher: ChunkHasher;
+  readonly #compression: Compression;
+  #seq = 0;
+  #failed: Error | undefined;
+
+  constructor(opts: { hasher: ChunkHasher; hashKey: Buffer; compression: Compression; workers?: number }) {
+    this.#hasher = opts.hasher;
+    this.#compression = opts.compression;
+    const n = opts.workers ?? defaultWorkerCount();
+    const url = n > 0 ? workerUrl() : undefined;
+    // Lets the workers (isolates made after this call) collect lz4-napi's garbage: see block-worker.ts.
+    if (n > 0) v8.setFlagsFromString('--expose-gc');
+    for (let i = 0; i < n; i++) {
+      // Small heaps: the blocks live in transferred ArrayBuffers, not on the worker's heap,
+      // and V8's default young generation (16+ MB a worker) showed up whole in peak RSS.
+      const w = new Worker(url!, {
+        workerData: { hashKey: opts.hashKey, compression: opts.compression },
+        resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
+      });
+      w.unref();
+      w.on('message', (m) => this.#done(w, m));
+      w.on('error', (e) => this.#fail(e));
+      w.on('exit', (code) => {
+        if (code !== 0) this.#fail(new Error(`block worker exited with code ${code}`));
+      });
+      this.#workers.push(w);
+      this.#idle.push(w);
+    }
+  }
+
+  get size(): number {
+    return this.#workers.length;
+  }
+
+  /** Processes data in buffer[0, length); the buffer is detached until the result comes back. */
+  process(buffer: ArrayBuffer, length: number, parentId: Buffer | undefined): Promise<PooledResult> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    if (this.#workers.length === 0) {
+      const verdict = processBlock(this.#hasher, Buffer.from(buffer, 0, length), parentId, this.#compression);
+      return Promise.resolve({ verdict, buffer });
+    }
+    return new Promise((resolve, reject) => {
+      const seq = this.#seq++;
+      const msg = { seq, buffer, length, parentId: parentId ? Uint8Array.from(parentId) : undefined };
+      const p = { resolve, reject };
+      const w = this.#idle.pop();
+      if (w) this.#send(w, msg, [buffer], p);
+      else this.#queue.push({ msg, transfer: [buffer], p });
+    });
+  }
+
+  #send(w: Worker, msg: { seq: number } & object, transfer: ArrayBuffer[], p: Pending): void {
+    this.#pending.set(msg.seq, p);
+    w.ref();
+    w.postMessage(msg, transfer);
+  }
+
+  #done(w: Worker, m: any): void {
+    const p = this.#pending.get(m.seq);
+    this.#pending.delete(m.seq);
+    const next = this.#queue.shift();
+    if (next) this.#send(w, next.msg as { seq: number }, next.transfer, next.p);
+    else {
+      w.unref();
+      this.#idle.push(w);
+    }
+    if (!p) return;
+    if (m.error) return p.reject(new Error(`block worker: ${m.error}`));
+    const verdict: BlockVerdict =
+      m.kind === 'zero'
+        ? { kind: 'zero' }
+        : m.kind === 'unchanged'
+          ? { kind: 'unchanged', id: Buffer.from(m.id) }
+          : { kind: 'changed', id: Buffer.from(m.id), compression: m.compression, payload: m.payload ? Buffer.from(m.payload) : undefined };
+    p.resolve({ verdict, buffer: m.buffer });
+  }
+
+  #fail(e: Error): void {
+    this.#failed ??= e;
+    for (const p of this.#pending.values()) p.reject(e);
+    this.#pending.clear();
+    for (const q of this.#queue.splice(0)) q.p.reject(e);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+    this.#workers.length = 0;
+  }
+}
