@@ -4,7 +4,6 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { processBlock, type BlockVerdict } from './block-work.js';
 import type { Compression } from './compress.js';
@@ -12,8 +11,9 @@ import type { ChunkHasher } from './identity.js';
 
 export interface PooledResult {
   verdict: BlockVerdict;
-  /** The block's memory, handed back. */
+  /** The block's memory and the chunk object's buffer, handed back. */
   buffer: ArrayBuffer;
+  out: ArrayBuffer;
 }
 
 interface Pending {
@@ -49,8 +49,6 @@ export class BlockPool {
     this.#compression = opts.compression;
     const n = opts.workers ?? defaultWorkerCount();
     const url = n > 0 ? workerUrl() : undefined;
-    // Lets the workers (isolates made after this call) collect lz4-napi's garbage: see block-worker.ts.
-    if (n > 0) v8.setFlagsFromString('--expose-gc');
     for (let i = 0; i < n; i++) {
       // Small heaps: the blocks live in transferred ArrayBuffers, not on the worker's heap,
       // and V8's default young generation (16+ MB a worker) showed up whole in peak RSS.
@@ -73,20 +71,21 @@ export class BlockPool {
     return this.#workers.length;
   }
 
-  /** Processes data in buffer[0, length); the buffer is detached until the result comes back. */
-  process(buffer: ArrayBuffer, length: number, parentId: Buffer | undefined): Promise<PooledResult> {
+  /** Processes the block in buffer[0, length) and writes its chunk object (if it changed) into
+   *  out (objectCapacity(blockSize) bytes). Both are detached until the result comes back. */
+  process(buffer: ArrayBuffer, out: ArrayBuffer, length: number, parentId: Buffer | undefined): Promise<PooledResult> {
     if (this.#failed) return Promise.reject(this.#failed);
     if (this.#workers.length === 0) {
-      const verdict = processBlock(this.#hasher, Buffer.from(buffer, 0, length), parentId, this.#compression);
-      return Promise.resolve({ verdict, buffer });
+      const verdict = processBlock(this.#hasher, Buffer.from(buffer, 0, length), parentId, this.#compression, Buffer.from(out));
+      return Promise.resolve({ verdict, buffer, out });
     }
     return new Promise((resolve, reject) => {
       const seq = this.#seq++;
-      const msg = { seq, buffer, length, parentId: parentId ? Uint8Array.from(parentId) : undefined };
+      const msg = { seq, buffer, out, length, parentId: parentId ? Uint8Array.from(parentId) : undefined };
       const p = { resolve, reject };
       const w = this.#idle.pop();
-      if (w) this.#send(w, msg, [buffer], p);
-      else this.#queue.push({ msg, transfer: [buffer], p });
+      if (w) this.#send(w, msg, [buffer, out], p);
+      else this.#queue.push({ msg, transfer: [buffer, out], p });
     });
   }
 
@@ -107,13 +106,10 @@ export class BlockPool {
     }
     if (!p) return;
     if (m.error) return p.reject(new Error(`block worker: ${m.error}`));
-    const verdict: BlockVerdict =
-      m.kind === 'zero'
-        ? { kind: 'zero' }
-        : m.kind === 'unchanged'
-          ? { kind: 'unchanged', id: Buffer.from(m.id) }
-          : { kind: 'changed', id: Buffer.from(m.id), compression: m.compression, payload: m.payload ? Buffer.from(m.payload) : undefined };
-    p.resolve({ verdict, buffer: m.buffer });
+    const v = m.verdict as BlockVerdict;
+    // Structured clone turns the ids into plain Uint8Arrays: make them Buffers again.
+    const verdict: BlockVerdict = v.kind === 'zero' ? v : { ...v, id: Buffer.from(v.id.buffer, v.id.byteOffset, v.id.byteLength) };
+    p.resolve({ verdict, buffer: m.buffer, out: m.out });
   }
 
   #fail(e: Error): void {

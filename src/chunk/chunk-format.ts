@@ -48,6 +48,19 @@ export function encodeChunkHeader(payload: Buffer, rawLength: number, compressio
   return h;
 }
 
+/** Writes the header into target[0, 32) for the payload already at target[32, 32 + payloadLength). */
+export function writeChunkHeader(target: Buffer, payloadLength: number, rawLength: number, compression: Compression): void {
+  CHUNK_MAGIC.copy(target, 0);
+  target[4] = CHUNK_FORMAT_VERSION;
+  target[5] = COMPRESSION_CODES[compression];
+  target[6] = 0;
+  target[7] = CHUNK_HEADER_BYTES;
+  target.writeUInt32LE(rawLength, 8);
+  target.writeUInt32LE(payloadLength, 12);
+  target.writeBigUInt64LE(xxh64(target.subarray(CHUNK_HEADER_BYTES, CHUNK_HEADER_BYTES + payloadLength)), 16);
+  target.fill(0, 24, CHUNK_HEADER_BYTES);
+}
+
 /** The whole object: header + payload. */
 export function encodeChunk(payload: Buffer, rawLength: number, compression: Compression): Buffer {
   return Buffer.concat([encodeChunkHeader(payload, rawLength, compression), payload]);

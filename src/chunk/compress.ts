@@ -45,18 +45,29 @@ export interface Compressed {
   payload: Buffer;
 }
 
-/** The chunk payload for a block: segment-wise LZ4, or the raw bytes when that saves nothing. */
-export function maybeCompress(data: Buffer, mode: Compression): Compressed {
-  if (mode === 'none' || data.length === 0 || !looksCompressible(data)) return { compression: 'none', payload: data };
+/** Bytes a payload of a rawLength-byte block can need: raw, or segments plus their table. */
+export function payloadCapacity(rawLength: number): number {
+  return rawLength + 4 + 4 * Math.ceil(rawLength / SEGMENT_BYTES);
+}
+
+/**
+ * Writes the chunk payload for data into target at offset — segment-wise LZ4, or the raw
+ * bytes when that saves nothing — and returns its length. Writing into a buffer the caller
+ * reuses keeps a backup from allocating (and the GC from chasing) a payload per block.
+ */
+export function compressInto(data: Buffer, mode: Compression, target: Buffer, offset: number): { compression: Compression; length: number } {
+  const raw = () => {
+    data.copy(target, offset);
+    return { compression: 'none' as const, length: data.length };
+  };
+  if (mode === 'none' || data.length === 0 || !looksCompressible(data)) return raw();
   const count = Math.ceil(data.length / SEGMENT_BYTES);
-  const table = Buffer.alloc(4 + 4 * count);
-  table.writeUInt32LE(count, 0);
-  const parts: Buffer[] = [table];
-  let total = table.length;
+  target.writeUInt32LE(count, offset);
+  let pos = offset + 4 + 4 * count;
   let any = false;
   for (let s = 0; s < count; s++) {
     const seg = data.subarray(s * SEGMENT_BYTES, Math.min((s + 1) * SEGMENT_BYTES, data.length));
-    let out = seg;
+    let out: Buffer = seg;
     let flag = 0;
     if (seg.length <= SAMPLE_BYTES || sampleShrinks(seg, 0) || sampleShrinks(seg, seg.length - SAMPLE_BYTES)) {
       const packed = lz4(seg);
@@ -66,12 +77,20 @@ export function maybeCompress(data: Buffer, mode: Compression): Compressed {
         any = true;
       }
     }
-    table.writeUInt32LE((flag | out.length) >>> 0, 4 + 4 * s);
-    parts.push(out);
-    total += out.length;
+    target.writeUInt32LE((flag | out.length) >>> 0, offset + 4 + 4 * s);
+    out.copy(target, pos);
+    pos += out.length;
   }
-  if (!any || total >= data.length * KEEP_BELOW) return { compression: 'none', payload: data };
-  return { compression: 'lz4', payload: Buffer.concat(parts, total) };
+  const length = pos - offset;
+  if (!any || length >= data.length * KEEP_BELOW) return raw();
+  return { compression: 'lz4', length };
+}
+
+/** The chunk payload for a block, in a new buffer (see compressInto). */
+export function maybeCompress(data: Buffer, mode: Compression): Compressed {
+  const target = Buffer.allocUnsafe(payloadCapacity(data.length));
+  const { compression, length } = compressInto(data, mode, target, 0);
+  return compression === 'none' ? { compression, payload: data } : { compression, payload: target.subarray(0, length) };
 }
 
 export class DecompressError extends Error {}

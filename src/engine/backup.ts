@@ -5,9 +5,7 @@
 // overlap while hashing (synchronous, ~3 GB/s) runs between them on the main thread.
 import { randomUUID } from 'node:crypto';
 import { BlockPool } from '../chunk/block-pool.js';
-import type { BlockVerdict } from '../chunk/block-work.js';
-import type { Compression } from '../chunk/compress.js';
-import { encodeChunk } from '../chunk/chunk-format.js';
+import { objectCapacity, type BlockVerdict } from '../chunk/block-work.js';
 import { BlockvaultError, ErrorCodes, abortError, isAbort, throwIfAborted } from '../errors.js';
 import { newBackupCounters, type BackupCounters } from '../metrics/counters.js';
 import { ProgressTicker, type ProgressOptions } from '../metrics/progress.js';
@@ -227,6 +225,7 @@ class BackupRun {
     // The block's memory travels to a worker thread and back (transferred, not copied).
     let ab = new ArrayBuffer(bs);
     let buf = Buffer.from(ab);
+    let outAb = new ArrayBuffer(objectCapacity(bs));
     const { counters, parent } = this;
     const source = this.extents?.source ?? this.source;
     const plan = this.extents?.blocks;
@@ -256,8 +255,9 @@ class BackupRun {
           const { dataBytes } = await source.read(start, end, buf);
           counters.bytesRead += dataBytes;
           counters.bytesSparse += len - dataBytes;
-          const r = await this.#pool!.process(ab, len, parent?.hasChunk(i) ? parent.idAt(i) : undefined);
+          const r = await this.#pool!.process(ab, outAb, len, parent?.hasChunk(i) ? parent.idAt(i) : undefined);
           ab = r.buffer;
+          outAb = r.out;
           buf = Buffer.from(ab);
           verdict = r.verdict;
           zero = verdict.kind === 'zero';
@@ -271,7 +271,8 @@ class BackupRun {
           counters.bytesUnchanged += len;
           counters.blocksUnchanged++;
         } else if (verdict?.kind === 'changed') {
-          const storedLength = await this.#store(verdict.id, buf.subarray(0, len), verdict.compression, verdict.payload);
+          const obj = Buffer.from(outAb, 0, verdict.objectLength);
+          const storedLength = await this.#store(verdict.id, len, obj, verdict.payloadLength);
           this.#entries.push({ blockIndex: i, kind: EntryKind.chunk, storedLength, id: verdict.id });
         }
         counters.bytesScanned += len;
@@ -284,19 +285,17 @@ class BackupRun {
   }
 
   /** Stores a chunk unless the vault (or a sibling worker) has it; returns its stored length. */
-  async #store(id: Buffer, data: Buffer, compression: Compression, packed: Buffer | undefined): Promise<number> {
+  async #store(id: Buffer, rawLength: number, obj: Buffer, payloadLength: number): Promise<number> {
     const { counters, index, vault } = this;
     const known = index.storedLength(id);
     const k = id.toString('latin1');
     const pending = known === undefined ? this.#inflight.get(k) : undefined;
     if (known !== undefined || pending) {
-      counters.bytesDeduplicated += data.length;
+      counters.bytesDeduplicated += rawLength;
       counters.blocksDeduplicated++;
       return known ?? (await pending!);
     }
     const work = (async () => {
-      const payload = packed ?? data;
-      const obj = encodeChunk(payload, data.length, compression);
       const key = vault.chunkKey(id);
       let created = await vault.store.put(key, obj, { ifAbsent: true, signal: this.#stop.signal });
       if (!created) {
@@ -306,8 +305,8 @@ class BackupRun {
         counters.chunksRewritten++;
       }
       if (created) {
-        counters.bytesCompressedIn += data.length;
-        counters.bytesCompressedOut += payload.length;
+        counters.bytesCompressedIn += rawLength;
+        counters.bytesCompressedOut += payloadLength;
         counters.bytesWritten += obj.length;
         counters.chunksWritten++;
         counters.objectsWritten++;
