@@ -20,6 +20,7 @@ import { CeilingLab, median, readMBps } from './ceilings.js';
 import { formatSize, makeMixedImage, mutateImage, parseSize } from './inputs.js';
 import { PEER_NAMES, isMissing, runMeasured, type Missing, type PeerName, type PeerRound } from './peers.js';
 import { runPeerRound } from './peers.js';
+import { measureS3Ratios, type S3RatioResult } from './s3-ratio.js';
 import { formatMachine, formatTable, machineInfo, projectRoot, writeJson } from './report.js';
 
 const MiB = 1024 * 1024;
@@ -329,8 +330,25 @@ export async function runBench(argv: string[]): Promise<number> {
       : (['full', 'incremental', 'restore'] as const).map((op) => [p, op, peerOp(p, op), size / MiB / peerOp(p, op)!, op === 'incremental' ? (peerGrowth(p) ?? 0) / MiB : undefined]),
   );
   const ceilings = { readMBps: ceil('read'), blake3x2MBps: ceil('blake3x2'), blake3x2CpuMBps: ceil('blake3x2cpu'), lz4x2MBps: ceil('lz4x2'), lz4x2CpuMBps: ceil('lz4x2cpu') };
+  // Issue 3's yardstick: S3 backup and restore against plain PUT/GET loops of the same objects.
+  let s3Ratios: S3RatioResult | Missing | undefined;
+  if (a.vaults.includes('s3')) {
+    const s3 = s3Env();
+    if (isMissing(s3)) s3Ratios = s3;
+    else {
+      log('S3 backup/restore against plain PUT/GET loops…');
+      s3Ratios = await measureS3Ratios({
+        endpoint: s3.endpoint,
+        accessKeyId: s3.env.AWS_ACCESS_KEY_ID,
+        secretAccessKey: s3.env.AWS_SECRET_ACCESS_KEY,
+        size: Math.min(a.size, 1024 ** 3),
+        runs: a.runs,
+        log: (l) => log(`  ${l}`),
+      });
+    }
+  }
   const command = `npx blockvault bench ${argv.join(' ')}`.trim();
-  const report = { command, at: new Date().toISOString(), machine, args: { ...a, size: formatSize(a.size) }, ceilings, results: summary, peers: peerRows, ratios, samples };
+  const report = { command, at: new Date().toISOString(), machine, args: { ...a, size: formatSize(a.size) }, ceilings, results: summary, peers: peerRows, ratios, s3Ratios, samples };
   writeJson(a.out, report);
 
   const table = formatTable(
@@ -359,6 +377,13 @@ export async function runBench(argv: string[]): Promise<number> {
     `incremental with extent list / full: ${ratios.incrementalWithListOverFull?.toFixed(3) ?? 'n/a'}; ` +
       `device / file throughput: ${ratios.deviceOverFile?.toFixed(2) ?? 'n/a'}; ` +
       `incremental stored bytes per changed byte: restic ${ratios.resticIncrementalStoredPerChangedByte?.toFixed(2) ?? 'n/a'}, borg ${ratios.borgIncrementalStoredPerChangedByte?.toFixed(2) ?? 'n/a'}`,
+    s3Ratios === undefined
+      ? ''
+      : isMissing(s3Ratios)
+        ? `S3 ratios: ${s3Ratios.missing}`
+        : `S3 (${formatSize(s3Ratios.imageBytes)} image, ${s3Ratios.concurrency} in flight): backup ${s3Ratios.median.backupStoredMBps.toFixed(0)} MB/s stored = ` +
+          `${s3Ratios.median.backupRatio.toFixed(2)} of a plain PUT loop (${s3Ratios.median.putLoopMBps.toFixed(0)} MB/s); restore ${s3Ratios.median.restoreStoredMBps.toFixed(0)} MB/s = ` +
+          `${s3Ratios.median.restoreRatio.toFixed(2)} of a plain GET loop (${s3Ratios.median.getLoopMBps.toFixed(0)} MB/s)`,
   ].join('\n');
   if (a.json) process.stdout.write(JSON.stringify(report) + '\n');
   else process.stdout.write(text + '\n');
