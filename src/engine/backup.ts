@@ -167,6 +167,7 @@ class BackupRun {
   readonly #stop = new AbortController();
   #next = 0;
   #pool: BlockPool | undefined;
+  #firstError: unknown;
   #segment = 0;
   #flushing: Promise<void> = Promise.resolve();
 
@@ -203,7 +204,8 @@ class BackupRun {
       });
       const results = await Promise.allSettled(Array.from({ length: n }, () => this.#worker(blockCount, ticker)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      // The lane that failed first stopped the others, which then fail as "aborted": report the cause.
+      if (failed) throw this.#firstError ?? failed.reason;
       await source.checkUnchanged();
       await this.#flushIndex();
       ticker.emit();
@@ -279,7 +281,8 @@ class BackupRun {
         ticker.advanced();
       }
     } catch (e) {
-      this.#stop.abort(e); // the first failure stops the other workers
+      if (!this.#stop.signal.aborted) this.#firstError ??= e;
+      this.#stop.abort(e); // the first failure stops the other lanes
       throw e;
     }
   }

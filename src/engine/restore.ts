@@ -10,7 +10,7 @@ import { decodeChunk } from '../chunk/chunk-format.js';
 import { decompress } from '../chunk/compress.js';
 import { idToHex } from '../chunk/identity.js';
 import { isAllZero } from '../chunk/zero.js';
-import { BlockvaultError, ErrorCodes, abortError, ioError, throwIfAborted } from '../errors.js';
+import { BlockvaultError, ErrorCodes, abortError, ioError, isAbort, throwIfAborted } from '../errors.js';
 import { newRestoreCounters, type RestoreCounters } from '../metrics/counters.js';
 import { ProgressTicker, type ProgressOptions } from '../metrics/progress.js';
 import { mbPerSecond } from '../metrics/units.js';
@@ -161,7 +161,9 @@ export async function writeBlocks(
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       if (opts.signal?.aborted) throw abortError(opts.signal.reason);
-      throw failed.reason;
+      // Blocks queued after the first failure fail as "aborted": report the cause.
+      const cause = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !isAbort(r.reason));
+      throw (cause ?? failed).reason;
     }
     ticker.emit();
     const elapsedMs = Math.max(1, ticker.elapsedMs);
