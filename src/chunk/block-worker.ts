@@ -29,7 +29,7 @@ const COLLECT_EVERY_BYTES = 32 * 1024 * 1024;
 let sinceCollect = 0;
 
 parentPort!.on('message', (req: BlockRequest) => {
-  sinceCollect += req.length;
+  // Only compressed blocks leave LZ4 garbage: an incremental's unchanged blocks need no collection.
   if (sinceCollect >= COLLECT_EVERY_BYTES) {
     sinceCollect = 0;
     collect();
@@ -43,6 +43,7 @@ parentPort!.on('message', (req: BlockRequest) => {
       compression,
       Buffer.from(req.out),
     );
+    if (v.kind === 'changed' && v.compression !== 'none') sinceCollect += req.length;
     parentPort!.postMessage({ seq: req.seq, buffer: req.buffer, out: req.out, verdict: v }, transfer);
   } catch (e) {
     parentPort!.postMessage({ seq: req.seq, buffer: req.buffer, out: req.out, error: (e as Error).message }, transfer);
