@@ -16,7 +16,7 @@ import type { BlockSource } from '../source/image-source.js';
 import { BlockPlan, planExtents, type ExtentPlan } from './changed-blocks.js';
 import type { BlockMap } from '../vault/block-map.js';
 import type { ChunkIndex } from '../vault/chunk-index.js';
-import { EntryKind, type BackupType, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
+import { EntryKind, chunkStats, type BackupType, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
 import { validateVolumeId, type Vault } from '../vault/vault.js';
 
 export interface BackupOptions extends ProgressOptions {
@@ -84,7 +84,7 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
     const run = new BackupRun(vault, source, await vault.reloadChunkIndex(), backupId, parentMap, opts, extents);
     const { entries, counters, elapsedMs } = await run.execute();
 
-    const stats = distinctChunks(entries, vault.blockSize, source.size);
+    const stats = chunkStats(entries, vault.blockSize, source.size);
     const header: ManifestHeader = {
       backupId,
       volumeId: opts.volumeId,
@@ -144,20 +144,6 @@ function pick(h: ManifestHeader) {
   };
 }
 
-function distinctChunks(entries: ManifestEntry[], blockSize: number, volumeSize: number) {
-  const seen = new Set<string>();
-  let bytes = 0;
-  let dataBytes = 0;
-  for (const e of entries) {
-    if (e.kind !== EntryKind.chunk) continue;
-    dataBytes += Math.min(blockSize, volumeSize - e.blockIndex * blockSize);
-    const k = e.id.toString('latin1');
-    if (seen.has(k)) continue;
-    seen.add(k);
-    bytes += e.storedLength;
-  }
-  return { count: seen.size, bytes, dataBytes };
-}
 
 class BackupRun {
   readonly counters = newBackupCounters();

@@ -14,7 +14,7 @@
 // finds the backup without dependents (the child already points past it) and only has
 // step 2 left to do.
 import { BlockvaultError, ErrorCodes, throwIfAborted } from '../errors.js';
-import { EntryKind, entries, type Manifest, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
+import { EntryKind, chunkStats, entries, type Manifest, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
 import type { Vault } from '../vault/vault.js';
 import { crashPoint } from './crash-points.js';
 
@@ -111,19 +111,4 @@ function copy(e: ManifestEntry): ManifestEntry {
   return { blockIndex: e.blockIndex, kind: e.kind, storedLength: e.storedLength, id: Buffer.from(e.id) };
 }
 
-/** Distinct chunks, their stored bytes, and the logical bytes the chunk entries cover. */
-export function chunkStats(list: Iterable<ManifestEntry>, blockSize: number, volumeSize: number) {
-  const seen = new Set<string>();
-  let bytes = 0;
-  let dataBytes = 0;
-  for (const e of list) {
-    if (e.kind !== EntryKind.chunk) continue;
-    dataBytes += Math.min(blockSize, volumeSize - e.blockIndex * blockSize);
-    const k = e.id.toString('latin1');
-    if (seen.has(k)) continue;
-    seen.add(k);
-    bytes += e.storedLength;
-  }
-  return { count: seen.size, bytes, dataBytes };
-}
 

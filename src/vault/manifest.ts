@@ -163,3 +163,19 @@ export function* entries(m: Manifest): Iterable<ManifestEntry> {
   const n = entryCount(m);
   for (let i = 0; i < n; i++) yield entryAt(m, i);
 }
+
+/** Distinct chunks, their stored bytes, and the logical bytes the chunk entries cover. */
+export function chunkStats(list: Iterable<ManifestEntry>, blockSize: number, volumeSize: number) {
+  const seen = new Set<string>();
+  let bytes = 0;
+  let dataBytes = 0;
+  for (const e of list) {
+    if (e.kind !== EntryKind.chunk) continue;
+    dataBytes += Math.min(blockSize, volumeSize - e.blockIndex * blockSize);
+    const k = e.id.toString('latin1');
+    if (seen.has(k)) continue;
+    seen.add(k);
+    bytes += e.storedLength;
+  }
+  return { count: seen.size, bytes, dataBytes };
+}
