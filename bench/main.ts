@@ -1,6 +1,7 @@
 // npm run bench  /  npx blockvault bench [--size 2GiB] [--runs 3] [--scenarios LIST] [--vaults local,s3]
 //                                        [--peers restic,borg|none] [--seed 1] [--fraction 0.01]
-//                                        [--json] [--out FILE] [--write-results] [--dir DIR]
+//                                        [--image mixed|sparse|ext4] [--json] [--out FILE]
+//                                        [--write-results] [--dir DIR]
 //
 // Every performance claim of the project is made here, as ratios measured side by side in one
 // run: blockvault against restic and borg on the same bytes and the same mutation, and against
@@ -17,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CeilingLab, median, readMBps } from './ceilings.js';
-import { formatSize, makeMixedImage, mutateImage, parseSize } from './inputs.js';
+import { formatSize, makeExt4Image, makeMixedImage, makeSparseImage, mutateImage, parseSize } from './inputs.js';
 import { PEER_NAMES, isMissing, runMeasured, type Missing, type PeerName, type PeerRound } from './peers.js';
 import { runPeerRound } from './peers.js';
 import { measureS3Ratios, type S3RatioResult } from './s3-ratio.js';
@@ -28,7 +29,10 @@ const ALL_SCENARIOS = ['full', 'incremental', 'incremental-extents', 'restore', 
 type Scenario = (typeof ALL_SCENARIOS)[number];
 type VaultKind = 'local' | 's3';
 
+type ImageKind = 'mixed' | 'sparse' | 'ext4';
+
 interface Args {
+  image: ImageKind;
   size: number;
   runs: number;
   seed: number;
@@ -44,6 +48,7 @@ interface Args {
 
 function parse(argv: string[]): Args {
   const a: Args = {
+    image: 'mixed',
     size: 2 * 1024 ** 3,
     runs: 3,
     seed: 1,
@@ -65,6 +70,12 @@ function parse(argv: string[]): Args {
     };
     switch (k) {
       case '--size': a.size = parseSize(v()); break;
+      case '--image': {
+        const k = v();
+        if (!['mixed', 'sparse', 'ext4'].includes(k)) throw new Error(`unknown image kind ${k}; known: mixed, sparse, ext4`);
+        a.image = k as ImageKind;
+        break;
+      }
       case '--runs': a.runs = Math.max(1, Number(v())); break;
       case '--seed': a.seed = Number(v()); break;
       case '--fraction': a.fraction = Number(v()); break;
@@ -223,6 +234,21 @@ function med(xs: (number | undefined)[]): number | undefined {
   return v.length ? median(v) : undefined;
 }
 
+/** The input of a run, made anew from the seed: the same bytes every time. */
+async function makeInput(a: Args, image: string, work: string): Promise<void> {
+  fs.rmSync(image, { force: true });
+  if (a.image === 'sparse') {
+    await makeSparseImage(image, { size: a.size, dataBytes: Math.max(1, Math.floor(a.size / 64)), seed: a.seed });
+  } else if (a.image === 'ext4') {
+    const dir = path.join(work, 'ext4-src');
+    fs.rmSync(dir, { recursive: true, force: true });
+    const r = await makeExt4Image(image, { size: a.size, dir, seed: a.seed });
+    if (isMissing(r)) throw new Error(`ext4 image: ${r.missing}`);
+  } else {
+    await makeMixedImage(image, { size: a.size, seed: a.seed });
+  }
+}
+
 export async function runBench(argv: string[]): Promise<number> {
   const a = parse(argv);
   const log = (s: string) => process.stderr.write(s + '\n');
@@ -232,8 +258,8 @@ export async function runBench(argv: string[]): Promise<number> {
   const machine = machineInfo({ dir: work });
   try {
     for (let run = 0; run < a.runs; run++) {
-      log(`run ${run + 1}/${a.runs}: ${formatSize(a.size)} mixed image (seed ${a.seed})`);
-      await makeMixedImage(image, { size: a.size, seed: a.seed });
+      log(`run ${run + 1}/${a.runs}: ${formatSize(a.size)} ${a.image} image (seed ${a.seed})`);
+      await makeInput(a, image, work);
       const ceilings: Record<string, number> = { read: await readMBps(image) };
       const lab = await CeilingLab.open(image, { workers: 2 });
       try {
@@ -253,12 +279,12 @@ export async function runBench(argv: string[]): Promise<number> {
           mutate: () => mutateImage(image, { fraction: a.fraction, seed: a.seed * 1000 + run + 1 }),
           log: (s) => log(`  ${s}`),
         });
-        await makeMixedImage(image, { size: a.size, seed: a.seed }); // the same bytes for us
+        await makeInput(a, image, work); // the same bytes for us
       }
       const our: OurMeasure[] = [];
       for (const v of a.vaults) {
         our.push(...(await runOurs(a, image, work, v, run, log)));
-        if (v !== a.vaults.at(-1)) await makeMixedImage(image, { size: a.size, seed: a.seed });
+        if (v !== a.vaults.at(-1)) await makeInput(a, image, work);
       }
       samples.push({ ours: our, peers, ceilings });
     }
@@ -326,7 +352,7 @@ export async function runBench(argv: string[]): Promise<number> {
   };
   const peerRows = ['restic', 'borg'].flatMap((p) =>
     peerMissing.includes(p as PeerName) || !a.peers.includes(p as PeerName)
-      ? [[p, 'missing', undefined, undefined, undefined]]
+      ? [[p, a.peers.includes(p as PeerName) ? 'missing (not installed)' : 'not run', undefined, undefined, undefined]]
       : (['full', 'incremental', 'restore'] as const).map((op) => [p, op, peerOp(p, op), size / MiB / peerOp(p, op)!, op === 'incremental' ? (peerGrowth(p) ?? 0) / MiB : undefined]),
   );
   const ceilings = { readMBps: ceil('read'), blake3x2MBps: ceil('blake3x2'), blake3x2CpuMBps: ceil('blake3x2cpu'), lz4x2MBps: ceil('lz4x2'), lz4x2CpuMBps: ceil('lz4x2cpu') };
@@ -365,7 +391,7 @@ export async function runBench(argv: string[]): Promise<number> {
     ],
   );
   const text = [
-    `blockvault bench: ${formatSize(a.size)} mixed image, medians of ${a.runs} run(s); MB = 2^20 bytes`,
+    `blockvault bench: ${formatSize(a.size)} ${a.image} image, medians of ${a.runs} run(s); MB = 2^20 bytes`,
     formatMachine(machine),
     '',
     table,
