@@ -112,10 +112,14 @@ async function checkTarget(target: string, force: boolean): Promise<void> {
 }
 
 /** Fetches, verifies and writes every chunk block of the map at its offset. */
+/** Written data is flushed in the background every this many bytes, so the disk works while
+ *  blocks are still being verified and the final fsync finds little left to do. */
+const FLUSH_EVERY = 256 * 1024 * 1024;
+
 export async function writeBlocks(
   vault: Vault,
   map: BlockMap,
-  fh: { write(buf: Buffer, off: number, len: number, pos: number): Promise<unknown> },
+  fh: { write(buf: Buffer, off: number, len: number, pos: number): Promise<unknown>; datasync?(): Promise<void> },
   opts: RestoreOptions,
   volumeId: string,
 ): Promise<Omit<RestoreResult, 'target'>> {
@@ -131,6 +135,14 @@ export async function writeBlocks(
     () => done,
     opts,
   );
+  let sinceFlush = 0;
+  let flushing: Promise<void> | undefined;
+  const flushSometimes = (written: number) => {
+    sinceFlush += written;
+    if (!fh.datasync || flushing || sinceFlush < FLUSH_EVERY) return;
+    sinceFlush = 0;
+    flushing = fh.datasync().finally(() => (flushing = undefined));
+  };
   const limit = pLimit(Math.max(1, opts.concurrency ?? vault.store.defaultConcurrency ?? DEFAULT_CONCURRENCY));
   try {
     const tasks: Promise<void>[] = [];
@@ -153,6 +165,7 @@ export async function writeBlocks(
           });
           counters.bytesRestored += len;
           done += len;
+          flushSometimes(len);
           ticker.advanced();
         }).catch((e) => {
           stop.abort(e);
@@ -161,6 +174,7 @@ export async function writeBlocks(
       );
     }
     const results = await Promise.allSettled(tasks);
+    await flushing?.catch(() => {}); // a failed flush shows again in the caller's final fsync
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       if (opts.signal?.aborted) throw abortError(opts.signal.reason);
