@@ -122,3 +122,14 @@ export function abortError(reason?: unknown): BlockvaultError {
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortError(signal.reason);
 }
+
+/**
+ * What to report from parallel work that failed: the first rejection that is not merely a
+ * sibling stopping because another failed first (those fail as "aborted"). Undefined when
+ * everything succeeded.
+ */
+export function firstFailure(results: PromiseSettledResult<unknown>[]): { reason: unknown } | undefined {
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed.length === 0) return undefined;
+  return { reason: (failed.find((r) => !isAbort(r.reason)) ?? failed[0]!).reason };
+}

@@ -10,7 +10,7 @@ import { constants as fsConstants, promises as fs } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import { isAllZero } from '../chunk/zero.js';
-import { BlockvaultError, ErrorCodes, abortError, ioError } from '../errors.js';
+import { BlockvaultError, ErrorCodes, abortError, firstFailure, ioError } from '../errors.js';
 import { newRestoreCounters } from '../metrics/counters.js';
 import { ProgressTicker } from '../metrics/progress.js';
 import { mbPerSecond } from '../metrics/units.js';
@@ -182,7 +182,7 @@ async function writeDevice(
       }),
     );
     const results = await Promise.allSettled(tasks);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const failed = firstFailure(results);
     if (failed) {
       if (opts.signal?.aborted) throw abortError(opts.signal.reason);
       throw failed.reason;

@@ -10,7 +10,7 @@ import { decodeChunk } from '../chunk/chunk-format.js';
 import { decompress } from '../chunk/compress.js';
 import { idToHex } from '../chunk/identity.js';
 import { isAllZero } from '../chunk/zero.js';
-import { BlockvaultError, ErrorCodes, abortError, ioError, isAbort, throwIfAborted } from '../errors.js';
+import { BlockvaultError, ErrorCodes, abortError, firstFailure, ioError, throwIfAborted } from '../errors.js';
 import { newRestoreCounters, type RestoreCounters } from '../metrics/counters.js';
 import { ProgressTicker, type ProgressOptions } from '../metrics/progress.js';
 import { mbPerSecond } from '../metrics/units.js';
@@ -175,12 +175,10 @@ export async function writeBlocks(
     }
     const results = await Promise.allSettled(tasks);
     await flushing?.catch(() => {}); // a failed flush shows again in the caller's final fsync
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const failed = firstFailure(results);
     if (failed) {
       if (opts.signal?.aborted) throw abortError(opts.signal.reason);
-      // Blocks queued after the first failure fail as "aborted": report the cause.
-      const cause = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !isAbort(r.reason));
-      throw (cause ?? failed).reason;
+      throw failed.reason;
     }
     ticker.emit();
     const elapsedMs = Math.max(1, ticker.elapsedMs);
