@@ -95,7 +95,7 @@ describe('blockvault CLI', () => {
 
   it('Ctrl-C cancels a backup: exit 130, no backup visible, and the next run completes', async () => {
     const child = startCli(['backup', img, ...vaultArgs('sigint'), '--volume', 'vol-s', '--block-size', '64KiB', '--json', '--concurrency', '1'], {
-      env: { BLOCKVAULT_WORKERS: '0' },
+      env: { BLOCKVAULT_WORKERS: '0', BLOCKVAULT_PROGRESS_BYTES: String(1024 * 1024) },
     });
     const run = finish(child);
     await waitForLine(child, /"event":"progress"/);
@@ -114,7 +114,7 @@ describe('blockvault CLI', () => {
 
   it('after kill -9 mid-backup, the next run takes the lease over, reuses stored chunks and completes', async () => {
     const child = startCli(['backup', img, ...vaultArgs('kill9'), '--volume', 'vol-k', '--block-size', '64KiB', '--json', '--concurrency', '1'], {
-      env: { BLOCKVAULT_WORKERS: '0' },
+      env: { BLOCKVAULT_WORKERS: '0', BLOCKVAULT_PROGRESS_BYTES: String(1024 * 1024) },
     });
     const run = finish(child);
     // wait until at least one index segment (256 chunks) is out, then kill
