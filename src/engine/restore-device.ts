@@ -8,15 +8,12 @@
 // The device is opened O_EXCL: Linux refuses that while it is mounted or otherwise held.
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import pLimit from 'p-limit';
 import { isAllZero } from '../chunk/zero.js';
-import { BlockvaultError, ErrorCodes, abortError, firstFailure, ioError } from '../errors.js';
-import { newRestoreCounters } from '../metrics/counters.js';
-import { ProgressTicker } from '../metrics/progress.js';
-import { mbPerSecond } from '../metrics/units.js';
+import { BlockvaultError, ErrorCodes, abortError, ioError } from '../errors.js';
 import { blockDeviceSize, logicalSectorSize, zeroOut } from '../native/block-device.js';
 import type { BlockMap } from '../vault/block-map.js';
 import type { Vault } from '../vault/vault.js';
+import { BlockTasks } from './block-tasks.js';
 import { fetchVerified, type RestoreOptions, type RestoreResult } from './restore.js';
 
 /** Largest single BLKZEROOUT call: bounds how long the event loop is blocked. */
@@ -90,21 +87,11 @@ async function writeDevice(
   target: string,
   sector: number,
 ): Promise<RestoreResult> {
-  const counters = newRestoreCounters();
-  counters.blocksTotal = map.blockCount;
+  const run = new BlockTasks(opts, { volumeId, volumeSize: map.volumeSize, blockCount: map.blockCount }, opts.concurrency ?? DEFAULT_CONCURRENCY);
+  const { counters } = run;
   counters.bytesZeroedOut = 0;
   counters.bytesZeroWritten = 0;
   const zeroed = opts.targetIsZeroed ?? false;
-  const stop = new AbortController();
-  const onAbort = () => stop.abort(opts.signal?.reason);
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
-  let done = 0;
-  const ticker = new ProgressTicker(
-    { op: 'restore', volumeId, backupId: opts.backupId, bytesTotal: map.volumeSize },
-    counters,
-    () => done,
-    opts,
-  );
   const write = async (buf: Buffer, off: number, len: number, pos: number) => {
     try {
       for (let n = 0; n < len; ) n += (await fh.write(buf, off + n, len - n, pos + n)).bytesWritten;
@@ -112,97 +99,65 @@ async function writeDevice(
       throw ioError(e, 'restore target', target);
     }
   };
-  const limit = pLimit(Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY));
-  try {
-    const tasks: Promise<void>[] = [];
-    const zeroRanges: Array<[number, number]> = [];
-    for (let i = 0; i < map.blockCount; i++) {
-      const len = map.blockLength(i);
-      const pos = i * map.blockSize;
-      if (!map.hasChunk(i)) {
-        counters.bytesZero += len;
-        if (zeroed) done += len;
-        else {
-          const last = zeroRanges[zeroRanges.length - 1];
-          if (last && last[1] === pos) last[1] = pos + len;
-          else zeroRanges.push([pos, pos + len]);
-        }
-        continue;
+  const zeroRanges: Array<[number, number]> = [];
+  for (let i = 0; i < map.blockCount; i++) {
+    const len = map.blockLength(i);
+    const pos = i * map.blockSize;
+    if (!map.hasChunk(i)) {
+      counters.bytesZero += len;
+      if (zeroed) run.done += len;
+      else {
+        const last = zeroRanges[zeroRanges.length - 1];
+        if (last && last[1] === pos) last[1] = pos + len;
+        else zeroRanges.push([pos, pos + len]);
       }
-      tasks.push(
-        limit(async () => {
-          if (stop.signal.aborted) throw abortError(stop.signal.reason);
-          const data = await fetchVerified(vault, map, i, opts.backupId);
-          counters.bytesFetched += map.storedLengths[i]!;
-          counters.chunksFetched++;
-          counters.chunksVerified++;
-          if (zeroed) await writeNonZero(write, data, len, pos);
-          else await write(data, 0, len, pos);
-          counters.bytesRestored += len;
-          done += len;
-          ticker.advanced();
-        }).catch((e) => {
-          stop.abort(e);
-          throw e;
-        }),
-      );
+      continue;
     }
-    // Zeroing runs beside the chunk writes (disjoint ranges), one bounded piece at a time.
-    tasks.push(
-      (async () => {
-        let ioctlWorks = true;
-        for (const [a, b] of zeroRanges) {
-          for (let pos = a; pos < b; ) {
-            if (stop.signal.aborted) throw abortError(stop.signal.reason);
-            const end = Math.min(b, pos + ZERO_OUT_PIECE);
-            const alignedEnd = end - ((end - pos) % sector); // a volume not a sector multiple ends short
-            if (ioctlWorks && alignedEnd > pos) {
-              try {
-                zeroOut(fh.fd, pos, alignedEnd - pos);
-                counters.bytesZeroedOut! += alignedEnd - pos;
-                done += alignedEnd - pos;
-                pos = alignedEnd;
-              } catch {
-                ioctlWorks = false; // EOPNOTSUPP, EINVAL…: write zeros from here on
-              }
-            }
-            if (pos < end) {
-              await writeZeros(write, pos, end);
-              counters.bytesZeroWritten! += end - pos;
-              done += end - pos;
-              pos = end;
-            }
-            ticker.advanced();
-            await yieldToLoop();
-          }
-        }
-      })().catch((e) => {
-        stop.abort(e);
-        throw e;
-      }),
-    );
-    const results = await Promise.allSettled(tasks);
-    const failed = firstFailure(results);
-    if (failed) {
-      if (opts.signal?.aborted) throw abortError(opts.signal.reason);
-      throw failed.reason;
-    }
-    ticker.emit();
-    const elapsedMs = Math.max(1, ticker.elapsedMs);
-    return {
-      backupId: opts.backupId,
-      volumeId,
-      target,
-      volumeSize: map.volumeSize,
-      elapsedMs,
-      throughputMBps: mbPerSecond(map.volumeSize, elapsedMs),
-      counters,
-    };
-  } finally {
-    limit.clearQueue();
-    ticker.stop();
-    opts.signal?.removeEventListener('abort', onAbort);
+    run.add(async () => {
+      const data = await fetchVerified(vault, map, i, opts.backupId);
+      counters.bytesFetched += map.storedLengths[i]!;
+      counters.chunksFetched++;
+      counters.chunksVerified++;
+      if (zeroed) await writeNonZero(write, data, len, pos);
+      else await write(data, 0, len, pos);
+      counters.bytesRestored += len;
+      run.done += len;
+      run.ticker.advanced();
+    });
   }
+  // Zeroing runs beside the chunk writes (disjoint ranges), one bounded piece at a time.
+  run.addUnbounded(
+    (async () => {
+      let ioctlWorks = true;
+      for (const [a, b] of zeroRanges) {
+        for (let pos = a; pos < b; ) {
+          if (run.signal.aborted) throw abortError(run.signal.reason);
+          const end = Math.min(b, pos + ZERO_OUT_PIECE);
+          const alignedEnd = end - ((end - pos) % sector); // a volume not a sector multiple ends short
+          if (ioctlWorks && alignedEnd > pos) {
+            try {
+              zeroOut(fh.fd, pos, alignedEnd - pos);
+              counters.bytesZeroedOut! += alignedEnd - pos;
+              run.done += alignedEnd - pos;
+              pos = alignedEnd;
+            } catch {
+              ioctlWorks = false; // EOPNOTSUPP, EINVAL…: write zeros from here on
+            }
+          }
+          if (pos < end) {
+            await writeZeros(write, pos, end);
+            counters.bytesZeroWritten! += end - pos;
+            run.done += end - pos;
+            pos = end;
+          }
+          run.ticker.advanced();
+          await yieldToLoop();
+        }
+      }
+    })(),
+  );
+  const { elapsedMs, throughputMBps } = await run.finish(map.volumeSize);
+  return { backupId: opts.backupId, volumeId, target, volumeSize: map.volumeSize, elapsedMs, throughputMBps, counters };
 }
 
 type Write = (buf: Buffer, off: number, len: number, pos: number) => Promise<void>;

@@ -5,18 +5,18 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import pLimit from 'p-limit';
 import { decodeChunk } from '../chunk/chunk-format.js';
 import { decompress } from '../chunk/compress.js';
 import { idToHex } from '../chunk/identity.js';
 import { isAllZero } from '../chunk/zero.js';
-import { BlockvaultError, ErrorCodes, abortError, firstFailure, ioError, throwIfAborted } from '../errors.js';
-import { newRestoreCounters, type RestoreCounters } from '../metrics/counters.js';
-import { ProgressTicker, type ProgressOptions } from '../metrics/progress.js';
+import { BlockvaultError, ErrorCodes, ioError, throwIfAborted } from '../errors.js';
+import type { RestoreCounters } from '../metrics/counters.js';
+import type { ProgressOptions } from '../metrics/progress.js';
 import { mbPerSecond } from '../metrics/units.js';
 import { isNotFound } from '../store/object-store.js';
 import type { BlockMap } from '../vault/block-map.js';
 import type { Vault } from '../vault/vault.js';
+import { BlockTasks } from './block-tasks.js';
 import { isBlockDevice, restoreToDevice } from './restore-device.js';
 
 export interface RestoreOptions extends ProgressOptions {
@@ -123,77 +123,43 @@ export async function writeBlocks(
   opts: RestoreOptions,
   volumeId: string,
 ): Promise<Omit<RestoreResult, 'target'>> {
-  const counters = newRestoreCounters();
-  counters.blocksTotal = map.blockCount;
-  const stop = new AbortController();
-  const onAbort = () => stop.abort(opts.signal?.reason);
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
-  let done = 0;
-  const ticker = new ProgressTicker(
-    { op: 'restore', volumeId, backupId: opts.backupId, bytesTotal: map.volumeSize },
-    counters,
-    () => done,
-    opts,
-  );
+  const run = new BlockTasks(opts, { volumeId, volumeSize: map.volumeSize, blockCount: map.blockCount }, opts.concurrency ?? vault.store.defaultConcurrency ?? DEFAULT_CONCURRENCY);
+  const { counters } = run;
   let sinceFlush = 0;
   let flushing: Promise<void> | undefined;
   const flushSometimes = (written: number) => {
     sinceFlush += written;
     if (!fh.datasync || flushing || sinceFlush < FLUSH_EVERY) return;
     sinceFlush = 0;
-    flushing = fh.datasync().finally(() => (flushing = undefined));
+    // A failed flush shows again in the caller's final fsync.
+    flushing = fh.datasync().catch(() => {}).finally(() => (flushing = undefined));
   };
-  const limit = pLimit(Math.max(1, opts.concurrency ?? vault.store.defaultConcurrency ?? DEFAULT_CONCURRENCY));
+  for (let i = 0; i < map.blockCount; i++) {
+    const len = map.blockLength(i);
+    if (!map.hasChunk(i)) {
+      counters.bytesZero += len;
+      run.done += len;
+      continue;
+    }
+    run.add(async () => {
+      const data = await fetchVerified(vault, map, i, opts.backupId);
+      counters.bytesFetched += map.storedLengths[i]!;
+      counters.chunksFetched++;
+      counters.chunksVerified++;
+      await writeSparse(fh, data, len, i * map.blockSize).catch((e) => {
+        throw ioError(e, 'restore target', opts.target);
+      });
+      counters.bytesRestored += len;
+      run.done += len;
+      flushSometimes(len);
+      run.ticker.advanced();
+    });
+  }
   try {
-    const tasks: Promise<void>[] = [];
-    for (let i = 0; i < map.blockCount; i++) {
-      const len = map.blockLength(i);
-      if (!map.hasChunk(i)) {
-        counters.bytesZero += len;
-        done += len;
-        continue;
-      }
-      tasks.push(
-        limit(async () => {
-          if (stop.signal.aborted) throw abortError(stop.signal.reason);
-          const data = await fetchVerified(vault, map, i, opts.backupId);
-          counters.bytesFetched += map.storedLengths[i]!;
-          counters.chunksFetched++;
-          counters.chunksVerified++;
-          await writeSparse(fh, data, len, i * map.blockSize).catch((e) => {
-            throw ioError(e, 'restore target', opts.target);
-          });
-          counters.bytesRestored += len;
-          done += len;
-          flushSometimes(len);
-          ticker.advanced();
-        }).catch((e) => {
-          stop.abort(e);
-          throw e;
-        }),
-      );
-    }
-    const results = await Promise.allSettled(tasks);
-    await flushing?.catch(() => {}); // a failed flush shows again in the caller's final fsync
-    const failed = firstFailure(results);
-    if (failed) {
-      if (opts.signal?.aborted) throw abortError(opts.signal.reason);
-      throw failed.reason;
-    }
-    ticker.emit();
-    const elapsedMs = Math.max(1, ticker.elapsedMs);
-    return {
-      backupId: opts.backupId,
-      volumeId,
-      volumeSize: map.volumeSize,
-      elapsedMs,
-      throughputMBps: mbPerSecond(map.volumeSize, elapsedMs),
-      counters,
-    };
+    const { elapsedMs, throughputMBps } = await run.finish(map.volumeSize);
+    return { backupId: opts.backupId, volumeId, volumeSize: map.volumeSize, elapsedMs, throughputMBps, counters };
   } finally {
-    limit.clearQueue();
-    ticker.stop();
-    opts.signal?.removeEventListener('abort', onAbort);
+    await flushing;
   }
 }
 
