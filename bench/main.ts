@@ -21,7 +21,7 @@ import { CeilingLab, median, readMBps } from './ceilings.js';
 import { formatSize, makeExt4Image, makeMixedImage, makeSparseImage, mutateImage, parseSize } from './inputs.js';
 import { PEER_NAMES, isMissing, runMeasured, type Missing, type PeerName, type PeerRound } from './peers.js';
 import { runPeerRound } from './peers.js';
-import { measureS3Ratios, type S3RatioResult } from './s3-ratio.js';
+import { measureS3Ratios, removeBucket, type S3RatioResult } from './s3-ratio.js';
 import { formatMachine, formatTable, machineInfo, projectRoot, writeJson } from './report.js';
 
 const MiB = 1024 * 1024;
@@ -169,6 +169,7 @@ async function runOurs(a: Args, image: string, work: string, vault: VaultKind, r
   const want = new Set(a.scenarios);
   let ctxEnv: NodeJS.ProcessEnv | undefined;
   let location: string;
+  let cleanup = async () => fs.rmSync(location, { recursive: true, force: true });
   if (vault === 's3') {
     const s3 = s3Env();
     if (isMissing(s3)) {
@@ -176,7 +177,9 @@ async function runOurs(a: Args, image: string, work: string, vault: VaultKind, r
       return out;
     }
     ctxEnv = s3.env;
-    location = `s3://bvbench-${process.pid}-${run}/v`;
+    const bucket = `bvbench-${process.pid}-${run}`;
+    location = `s3://${bucket}/v`;
+    cleanup = () => removeBucket({ endpoint: s3.endpoint, accessKeyId: s3.env.AWS_ACCESS_KEY_ID!, secretAccessKey: s3.env.AWS_SECRET_ACCESS_KEY!, bucket });
   } else location = path.join(work, `vault-${run}`);
   const ctx = { tmp: work, env: ctxEnv };
   const vaultArgs = ['--vault', location, ...(vault === 's3' ? ['--create-bucket'] : [])];
@@ -223,7 +226,7 @@ async function runOurs(a: Args, image: string, work: string, vault: VaultKind, r
       }
     }
   } finally {
-    if (vault === 'local') fs.rmSync(location, { recursive: true, force: true });
+    await cleanup(); // a bench must not leave gigabytes behind (a full Ceph OSD blocks every write)
     fs.rmSync(path.join(work, `vault-dev-${run}`), { recursive: true, force: true });
   }
   return out;

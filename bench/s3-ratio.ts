@@ -113,6 +113,19 @@ async function deletePrefix(c: S3Client, bucket: string, prefix: string): Promis
   }
 }
 
+/** Empties and removes a bucket the bench made (best effort: a bench must not fill the server). */
+export async function removeBucket(opts: { endpoint: string; accessKeyId: string; secretAccessKey: string; bucket: string }): Promise<void> {
+  const c = rawClient(opts.endpoint, opts.accessKeyId, opts.secretAccessKey, 4);
+  try {
+    await deletePrefix(c, opts.bucket, '');
+    await c.send(new DeleteBucketCommand({ Bucket: opts.bucket }));
+  } catch {
+    /* best effort */
+  } finally {
+    c.destroy();
+  }
+}
+
 async function listSizes(c: S3Client, bucket: string, prefix: string): Promise<{ key: string; size: number }[]> {
   const out: { key: string; size: number }[] = [];
   let token: string | undefined;
