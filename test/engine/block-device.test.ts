@@ -9,20 +9,13 @@ import { ErrorCodes } from '../../src/errors.js';
 import { nativeAvailable, nativeUnavailableReason } from '../../src/native/block-device.js';
 import { deviceNumber } from '../../src/source/block-device-source.js';
 import { makeImage, prng, sha256File, tempDir, type Kind } from '../helpers/images.js';
+import { loopUnavailableReason } from '../helpers/loop.js';
 
 const BS = 65536;
 const BLOCKS = 128;
 const SIZE = BLOCKS * BS; // 8 MiB
 const MiB = 1024 * 1024;
 
-function loopUnavailableReason(): string | undefined {
-  if (process.platform !== 'linux') return `loop devices need Linux (this is ${process.platform})`;
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'loop devices need root (losetup)';
-  if (spawnSync('losetup', ['--version']).status !== 0) return 'losetup is not installed (util-linux)';
-  if (!existsSync('/dev/loop-control')) return '/dev/loop-control is missing (no loop driver)';
-  if (!nativeAvailable()) return nativeUnavailableReason();
-  return undefined;
-}
 const reason = loopUnavailableReason();
 if (reason) console.warn(`[skip] block-device engine tests skipped: ${reason}`);
 

@@ -15,17 +15,10 @@ import {
   physicalSectorSize,
   zeroOut,
 } from '../../src/native/block-device.js';
+import { loopUnavailableReason } from '../helpers/loop.js';
 
 const MiB = 1024 * 1024;
 
-function loopUnavailableReason(): string | undefined {
-  if (process.platform !== 'linux') return `loop devices need Linux (this is ${process.platform})`;
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'loop devices need root (losetup)';
-  if (spawnSync('losetup', ['--version']).status !== 0) return 'losetup is not installed (util-linux)';
-  if (!existsSync('/dev/loop-control')) return '/dev/loop-control is missing (no loop driver)';
-  if (!nativeAvailable()) return nativeUnavailableReason();
-  return undefined;
-}
 const loopReason = loopUnavailableReason();
 const canUseLoop = loopReason === undefined;
 if (!canUseLoop) console.warn(`[skip] loop-device tests skipped: ${loopReason}`);
