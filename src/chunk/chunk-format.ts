@@ -35,33 +35,25 @@ export class ChunkFormatError extends Error {
   }
 }
 
-/** Fills the 32 header bytes of h for a payload (which may already sit right after them). */
-function fillHeader(h: Buffer, payload: Buffer, rawLength: number, compression: Compression): void {
-  CHUNK_MAGIC.copy(h, 0);
-  h[4] = CHUNK_FORMAT_VERSION;
-  h[5] = COMPRESSION_CODES[compression];
-  h[6] = 0;
-  h[7] = CHUNK_HEADER_BYTES;
-  h.writeUInt32LE(rawLength, 8);
-  h.writeUInt32LE(payload.length, 12);
-  h.writeBigUInt64LE(xxh64(payload), 16);
-  h.fill(0, 24, CHUNK_HEADER_BYTES);
-}
-
-export function encodeChunkHeader(payload: Buffer, rawLength: number, compression: Compression): Buffer {
-  const h = Buffer.alloc(CHUNK_HEADER_BYTES);
-  fillHeader(h, payload, rawLength, compression);
-  return h;
-}
-
 /** Writes the header into target[0, 32) for the payload already at target[32, 32 + payloadLength). */
 export function writeChunkHeader(target: Buffer, payloadLength: number, rawLength: number, compression: Compression): void {
-  fillHeader(target, target.subarray(CHUNK_HEADER_BYTES, CHUNK_HEADER_BYTES + payloadLength), rawLength, compression);
+  CHUNK_MAGIC.copy(target, 0);
+  target[4] = CHUNK_FORMAT_VERSION;
+  target[5] = COMPRESSION_CODES[compression];
+  target[6] = 0;
+  target[7] = CHUNK_HEADER_BYTES;
+  target.writeUInt32LE(rawLength, 8);
+  target.writeUInt32LE(payloadLength, 12);
+  target.writeBigUInt64LE(xxh64(target.subarray(CHUNK_HEADER_BYTES, CHUNK_HEADER_BYTES + payloadLength)), 16);
+  target.fill(0, 24, CHUNK_HEADER_BYTES);
 }
 
-/** The whole object: header + payload. */
+/** The whole object in a new buffer: header + payload. */
 export function encodeChunk(payload: Buffer, rawLength: number, compression: Compression): Buffer {
-  return Buffer.concat([encodeChunkHeader(payload, rawLength, compression), payload]);
+  const obj = Buffer.allocUnsafe(CHUNK_HEADER_BYTES + payload.length);
+  payload.copy(obj, CHUNK_HEADER_BYTES);
+  writeChunkHeader(obj, payload.length, rawLength, compression);
+  return obj;
 }
 
 /** Parses and checks the frame (magic, version, lengths, payload checksum). */
