@@ -14,7 +14,7 @@ import { blockDeviceSize, logicalSectorSize, zeroOut } from '../native/block-dev
 import type { BlockMap } from '../vault/block-map.js';
 import type { Vault } from '../vault/vault.js';
 import { BlockTasks } from './block-tasks.js';
-import { fetchVerified, type RestoreOptions, type RestoreResult } from './restore.js';
+import { fetchCounted, type RestoreOptions, type RestoreResult } from './restore.js';
 
 /** Largest single BLKZEROOUT call: bounds how long the event loop is blocked. */
 export const ZERO_OUT_PIECE = 64 * 1024 * 1024;
@@ -114,10 +114,7 @@ async function writeDevice(
       continue;
     }
     run.add(async () => {
-      const data = await fetchVerified(vault, map, i, opts.backupId);
-      counters.bytesFetched += map.storedLengths[i]!;
-      counters.chunksFetched++;
-      counters.chunksVerified++;
+      const data = await fetchCounted(vault, map, i, opts.backupId, counters);
       if (zeroed) await writeNonZero(write, data, len, pos);
       else await write(data, 0, len, pos);
       counters.bytesRestored += len;

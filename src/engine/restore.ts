@@ -142,10 +142,7 @@ export async function writeBlocks(
       continue;
     }
     run.add(async () => {
-      const data = await fetchVerified(vault, map, i, opts.backupId);
-      counters.bytesFetched += map.storedLengths[i]!;
-      counters.chunksFetched++;
-      counters.chunksVerified++;
+      const data = await fetchCounted(vault, map, i, opts.backupId, counters);
       await writeSparse(fh, data, len, i * map.blockSize).catch((e) => {
         throw ioError(e, 'restore target', opts.target);
       });
@@ -183,6 +180,15 @@ async function writeSparse(
     }
   }
   if (runStart >= 0) await fh.write(data, runStart, len - runStart, pos + runStart);
+}
+
+/** fetchVerified, counted in a restore's counters. */
+export async function fetchCounted(vault: Vault, map: BlockMap, i: number, backupId: string, counters: RestoreCounters): Promise<Buffer> {
+  const data = await fetchVerified(vault, map, i, backupId);
+  counters.bytesFetched += map.storedLengths[i]!;
+  counters.chunksFetched++;
+  counters.chunksVerified++;
+  return data;
 }
 
 /** One block's bytes, proven to be the block the manifest names. */
