@@ -54,7 +54,7 @@ export async function openVaultFrom(opts: CommonOpts, extra: OpenVaultOptions = 
   const location = vaultLocation(opts);
   const { Vault } = await import('../vault/vault.js');
   const vault = await Vault.open(location, { ...storeOptions(opts), ...extra });
-  (await logger(opts)).debug({ vault: vault.url, blockSize: vault.blockSize }, 'vault opened');
+  (await logger(opts)).info({ blockSize: vault.blockSize }, `vault ${vault.url} opened`);
   return vault;
 }
 

@@ -32,6 +32,7 @@ export function buildProgram(): Command {
     .helpCommand('help [command]', 'show help for a command')
     .configureOutput({ outputError: () => {} }) // errors are reported once, by main.ts
     .showSuggestionAfterError(true)
+    .enablePositionalOptions() // `locks break X --vault V`: the subcommand's options are its own
     .addHelpText('after', `\n${ENVIRONMENT_HELP}\n\nRun \`blockvault COMMAND --help\` for a command's options and examples.`);
   carryCommand(program);
   for (const register of COMMANDS) register(program);
