@@ -311,3 +311,19 @@ describe('progress and cancellation', () => {
     expect(existsSync(path.join(dir, 'r.img'))).toBe(false);
   });
 });
+
+describe('README', () => {
+  it('its "Command line" list is the command list of --help, descriptions included', async () => {
+    const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Command line'));
+    const block = /```\n([\s\S]*?)```/.exec(section)![1]!;
+    const documented = block.trim().split('\n').map((l) => l.replace(/^blockvault /, '').replace(/\s+/, ' ').trim());
+    const help = (await runCli(['--help'], { env: { COLUMNS: '200' } })).stdout;
+    const commands = help.slice(help.indexOf('Commands:\n') + 'Commands:\n'.length, help.indexOf('\n\n', help.indexOf('Commands:\n')));
+    const listed = commands
+      .split('\n')
+      .map((l) => l.trim().match(/^(\S+)(?: \[options\])?(?: <[^>]+>| \[[^\]]+\])*\s{2,}(.*)$/)!)
+      .map((m) => `${m[1]} ${m[2]}`);
+    expect(documented).toEqual(listed);
+  });
+});

@@ -34,7 +34,7 @@ export function register(program: Command): void {
   const cmd = newCommand(
     program,
     'backup <image>',
-    'back up a disk image or block device: a full, or an incremental of the volume\'s newest backup',
+    'back up a disk image or block device (a full, or an incremental of the newest)',
     [
       'blockvault backup disk.img --vault ./vault --volume vol-1',
       'blockvault backup /dev/vdb --vault s3://bucket/prefix --volume vol-1 --snapshot-id snap-42',

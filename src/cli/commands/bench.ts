@@ -12,7 +12,7 @@ export function register(program: Command): void {
   newCommand(
     program,
     'bench',
-    'measure backup, incremental and restore against restic, borg and the machine\'s ceilings (from a clone)',
+    'measure against restic, borg and the machine\'s ceilings (from a clone)',
     ['blockvault bench --size 256MiB --runs 1 --peers none', 'blockvault bench --scenarios full,restore --vaults local --json'],
     `Each operation runs as its own process under GNU time; every figure is a median of --runs.
 Results go to bench/out/results.json; --write-results also rewrites bench/RESULTS.md.`,

@@ -20,7 +20,7 @@ export function register(program: Command): void {
   const cache = newCommand(
     program,
     'cache',
-    "where the local chunk-index cache of S3 vaults is, and how big (per vault)",
+    "where the local index cache of S3 vaults is and its size; clear it",
     ['blockvault cache', 'blockvault cache clear --vault s3://bucket/prefix', 'blockvault cache clear --all'],
     'The cache lives in $BLOCKVAULT_CACHE_DIR, else $XDG_CACHE_HOME/blockvault, else ~/.cache/blockvault ("off" disables it).\nIt only saves requests: clearing it is always safe.',
   );

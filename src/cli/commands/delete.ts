@@ -8,7 +8,7 @@ export function register(program: Command): void {
   const cmd = newCommand(
     program,
     'delete <backup-id>',
-    'delete a backup; one in the middle of a chain is merged into its child',
+    'delete a backup (one mid-chain is merged into its child)',
     ['blockvault delete 4662abbd --vault ./vault'],
     'The space its chunks held is reclaimed by `blockvault gc`.',
   );

@@ -8,7 +8,7 @@ export function register(program: Command): void {
   const cmd = newCommand(
     program,
     'gc',
-    'delete chunk objects no backup references (safe beside running backups)',
+    'delete chunk objects no backup references',
     ['blockvault gc --vault ./vault --dry-run', 'blockvault gc --vault s3://bucket/prefix'],
   ).option('--dry-run', 'count what would be reclaimed, delete nothing');
   addVaultOptions(cmd).action(async (opts: CommonOpts & { dryRun?: boolean }) => {

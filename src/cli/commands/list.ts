@@ -15,7 +15,7 @@ export function register(program: Command): void {
   const cmd = newCommand(
     program,
     'list',
-    'list the backups, oldest first (ids shown short: any unique prefix works)',
+    'list the backups, oldest first, with short ids',
     ['blockvault list --vault ./vault', 'blockvault list --volume vol-1 --long', 'blockvault list --json'],
   )
     .option('--volume <id>', "only this volume's backups")

@@ -9,7 +9,7 @@ export function register(program: Command): void {
   const locks = newCommand(
     program,
     'locks',
-    'list the leases (one operation per volume; "vault" for gc), held or stale',
+    'list the leases (one operation per volume), held or stale; break one',
     ['blockvault locks --vault ./vault', 'blockvault locks break vol-1 --vault ./vault', 'blockvault locks break vol-1 --yes'],
     'A lease of a process that died expires by itself (2 minutes; at once on the same host).',
   );

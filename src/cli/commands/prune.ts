@@ -24,7 +24,7 @@ export function register(program: Command): void {
   const cmd = newCommand(
     program,
     'prune',
-    "apply a retention policy to one volume's backups (its newest is never pruned)",
+    "apply a retention policy to a volume's backups",
     [
       'blockvault prune --vault ./vault --volume vol-1 --keep-last 7 --dry-run',
       'blockvault prune --volume vol-1 --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --timezone Asia/Shanghai',

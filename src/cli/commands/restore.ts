@@ -17,7 +17,7 @@ export function register(program: Command): void {
   const cmd = newCommand(
     program,
     'restore <backup-id> <target>',
-    'restore a backup (an id or a unique prefix of one) to an image file or a block device',
+    'restore a backup (id or unique prefix) to an image file or a block device',
     [
       'blockvault restore 4662abbd restored.img --vault ./vault',
       'blockvault restore 4662abbd /dev/vdc --vault s3://bucket/prefix --target-is-zeroed',

@@ -36,7 +36,7 @@ function human(rec: BackupRecord): string {
 }
 
 export function register(program: Command): void {
-  const cmd = newCommand(program, 'show <backup-id>', 'show one backup: its chain, sizes, source and the service fields', [
+  const cmd = newCommand(program, 'show <backup-id>', 'show one backup: chain, sizes, source, service fields', [
     'blockvault show 4662abbd --vault ./vault',
     'blockvault show 4662abbd --json',
   ]);

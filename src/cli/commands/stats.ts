@@ -7,7 +7,7 @@ import { addVaultOptions, type CommonOpts } from '../options.js';
 import { formatTable, shortTime } from '../table.js';
 
 export function register(program: Command): void {
-  const cmd = newCommand(program, 'stats', "the vault's used space, and each volume's and backup's share of it", [
+  const cmd = newCommand(program, 'stats', "used space of the vault, its volumes and backups", [
     'blockvault stats --vault ./vault',
     'blockvault stats --vault s3://bucket/prefix --json',
   ]);

@@ -13,7 +13,7 @@ export function register(program: Command): void {
   const cmd = newCommand(
     program,
     'verify',
-    'check that every chunk a backup needs is there (--deep: fetch and check each one); exit 3 when damaged',
+    'check the backups\' chunks are there (--deep: and intact); exit 3 if damaged',
     ['blockvault verify --vault ./vault', 'blockvault verify --vault ./vault --volume vol-1 --deep --sample 10%'],
   )
     .option('--volume <id>', "only this volume's backups")
