@@ -290,6 +290,27 @@ describe('progress and cancellation', () => {
     expect(r.stdout).not.toMatch(/NF|of \d{5,}/);
   });
 
+  it('Ctrl-C on a terminal stops the bar before the error: nothing redraws after it', async () => {
+    const big = path.join(dir, 'tty-big.img');
+    await makeImage(big, { blocks: Array.from({ length: 768 }, () => 'random' as Kind), blockSize: BS, seed: 11 });
+    const script = path.join(dir, 'ctrl-c.sh');
+    // the shell signals the backup it started, by its pid, as a terminal's Ctrl-C would
+    await fs.writeFile(
+      script,
+      `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} backup ${JSON.stringify(big)} --vault ${JSON.stringify(path.join(dir, 'tty-c'))} --volume c --block-size 64KiB --concurrency 1 &\npid=$!\nsleep 1.5\nkill -INT $pid\nwait $pid\necho "rc=$?"\n`,
+    );
+    const r = spawnSync('script', ['-qec', `sh ${script}`, '/dev/null'], {
+      encoding: 'utf8',
+      env: { ...process.env, BLOCKVAULT_WORKERS: '0', BLOCKVAULT_PROGRESS_BYTES: String(256 * 1024) },
+    });
+    const text = r.stdout.replace(/\r/g, '\n');
+    expect(text).toMatch(/rc=130/);
+    const after = text.slice(text.indexOf('cancelling'));
+    expect(after).toMatch(/error \[BV\.Aborted\]/);
+    expect(after).not.toMatch(/ETA|█|░/);
+    expect(text.slice(0, text.indexOf('cancelling'))).toMatch(/ETA/);
+  });
+
   it('a cancelled restore exits 130 with a restore hint, not the backup resume hint', async () => {
     const big = path.join(dir, 'big.img');
     await makeImage(big, { blocks: Array.from({ length: 768 }, () => 'random' as Kind), blockSize: BS, seed: 9 });
