@@ -203,6 +203,26 @@ describe('locks', () => {
   });
 });
 
+describe('locks break at a terminal', () => {
+  it('asks first: "n" leaves the lease, "y" breaks it', async () => {
+    const v = path.join(dir, 'lk');
+    expect((await runCli(['init', '--vault', v])).code).toBe(0);
+    await fs.mkdir(path.join(v, 'leases'), { recursive: true });
+    const past = new Date(Date.now() - 600_000).toISOString();
+    const rec = path.join(v, 'leases', 'vol-x.json');
+    await fs.writeFile(rec, JSON.stringify({ leaseId: 'd', scope: 'vol-x', op: 'backup', host: 'h', pid: 1, acquiredAt: past, expiresAt: past }));
+    const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} locks break vol-x --vault ${JSON.stringify(v)}`;
+    // script gives the command a terminal; its stdin (the answer) arrives once the question is up
+    const answer = (a: string) => spawnSync('sh', ['-c', `(sleep 1.5; echo ${a}) | script -qec '${cmd}' /dev/null`], { encoding: 'utf8' }).stdout;
+    const no = answer('n');
+    expect(no).toMatch(/break the lease on vol-x held by a backup on h \(pid 1\), expired\? \[y\/N\]/);
+    expect(no).toMatch(/left as it was/);
+    expect(existsSync(rec)).toBe(true);
+    expect(answer('y')).toMatch(/broke the lease on vol-x/);
+    expect(existsSync(rec)).toBe(false);
+  });
+});
+
 describe('cache', () => {
   it('says where and how big, and clears one vault or all', async () => {
     const root = path.join(dir, 'cache');
