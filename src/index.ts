@@ -6,6 +6,11 @@
 //   await vault.close();
 import { Vault, type OpenVaultOptions } from './vault/vault.js';
 
+// The library prints nothing on its own: the pinned S3 SDK would print a 9-line notice that its
+// later releases need Node 22 on the first S3 open (docs/s3.md says why it is pinned). An
+// embedder who wants it sets the variable to "false" before importing blockvault.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export { Vault, validateVolumeId, type OpenVaultOptions } from './vault/vault.js';
 export { backup, type BackupOptions, type BackupResult } from './engine/backup.js';
 export { restore, type RestoreOptions, type RestoreResult } from './engine/restore.js';

@@ -1,5 +1,5 @@
-// The few system calls Node lacks for block devices, from the optional @blockvault/native addon
-// (native/: Node-API, C, built by its install script with node-gyp). The engine works without
+// The few system calls Node lacks for block devices, from the package's own addon (native/:
+// Node-API, C, built by the package's install script, native/build.cjs, with node-gyp). The engine works without
 // it on image files; only block devices need it. Every function here is synchronous, takes an
 // open fd and throws:
 //  - BlockvaultError(unsupported) when the addon is not built or the platform is not Linux;
@@ -8,7 +8,8 @@
 //    caller can branch on `code` (e.g. fall back to writing zeros on EOPNOTSUPP).
 
 import { createRequire } from 'node:module';
-import { constants as fsConstants, fstatSync } from 'node:fs';
+import { constants as fsConstants, existsSync, fstatSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { open } from 'node:fs/promises';
 import { BlockvaultError, ErrorCodes, ioError } from '../errors.js';
 
@@ -30,8 +31,17 @@ export interface NativeError extends Error {
 }
 
 const REBUILD_HINT =
-  'rebuild it with `npm rebuild @blockvault/native` (needs Linux, python3, make and a C compiler); ' +
-  'image files work without it';
+  'build it with `npm rebuild blockvault` (needs Linux, python3, make and a C compiler; npm 11 runs it only ' +
+  'when your package.json\'s "allowScripts" names blockvault); image files work without it';
+
+/** native/index.js of this package: two levels up from src/native/, three from dist/src/native/. */
+function addonEntry(): string {
+  for (const rel of ['../../native/index.js', '../../../native/index.js']) {
+    const file = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(file)) return file;
+  }
+  return '@blockvault/native';
+}
 
 let binding: NativeBinding | undefined;
 let loadError: unknown;
@@ -42,7 +52,7 @@ function load(): NativeBinding | undefined {
     loaded = true;
     try {
       const require = createRequire(import.meta.url);
-      binding = require('@blockvault/native') as NativeBinding;
+      binding = require(addonEntry()) as NativeBinding;
     } catch (err) {
       loadError = err;
       binding = undefined;
@@ -62,7 +72,7 @@ export function nativeUnavailableReason(): string | undefined {
   const b = load();
   if (b === undefined) {
     const why = loadError instanceof Error ? loadError.message.split('\n')[0] : String(loadError);
-    return `the @blockvault/native addon is not built or failed to load (${why})`;
+    return `blockvault's native addon is not built or failed to load (${why})`;
   }
   if (!b.supported) return `block-device ioctls are only supported on Linux (this is ${process.platform})`;
   return undefined;

@@ -1,9 +1,21 @@
 // Where a file holds data, from SEEK_DATA/SEEK_HOLE (fs-ext, since Node has no lseek).
 // Holes are never read: a 64 GiB sparse image with a few MiB of data costs a few reads.
+// fs-ext is an optional dependency (it needs a compiler): without it the whole file counts
+// as data, so holes are read (and, being zeros, still never stored).
 import { createRequire } from 'node:module';
 
-const require = createRequire(import.meta.url);
-const fsExt = require('fs-ext') as { seekSync(fd: number, offset: number, whence: number): number };
+type FsExt = { seekSync(fd: number, offset: number, whence: number): number };
+let fsExtLoaded: FsExt | null | undefined;
+function loadFsExt(): FsExt | null {
+  if (fsExtLoaded === undefined) {
+    try {
+      fsExtLoaded = createRequire(import.meta.url)('fs-ext') as FsExt;
+    } catch {
+      fsExtLoaded = null;
+    }
+  }
+  return fsExtLoaded;
+}
 
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
@@ -15,6 +27,8 @@ export type Ranges = Array<[number, number]>;
 export function dataRanges(fd: number, size: number): Ranges {
   const out: Ranges = [];
   let pos = 0;
+  const fsExt = loadFsExt();
+  if (!fsExt) return size > 0 ? [[0, size]] : [];
   try {
     while (pos < size) {
       let start: number;

@@ -117,3 +117,43 @@ export class IndexCache {
     await Promise.all(stale.map((n) => fs.rm(path.join(this.dir, n), { force: true }).catch(() => {})));
   }
 }
+
+/** One vault's cache directory and what it holds (for `blockvault cache`). */
+export interface CachedVault {
+  vaultId: string;
+  dir: string;
+  files: number;
+  bytes: number;
+}
+
+/** The vaults with a cache under the root (none when the cache is off or empty). */
+export async function cachedVaults(opt?: string): Promise<CachedVault[]> {
+  const root = cacheRoot(opt);
+  if (!root) return [];
+  let ids: string[];
+  try {
+    ids = (await fs.readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+  } catch {
+    return [];
+  }
+  const out: CachedVault[] = [];
+  for (const vaultId of ids.sort()) {
+    const dir = path.join(root, vaultId);
+    let files = 0;
+    let bytes = 0;
+    for (const f of await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])) {
+      if (!f.isFile()) continue;
+      files++;
+      bytes += (await fs.stat(path.join(f.parentPath, f.name)).catch(() => ({ size: 0 }))).size;
+    }
+    out.push({ vaultId, dir, files, bytes });
+  }
+  return out;
+}
+
+/** Removes one vault's cache (it is refilled from the vault on the next load). */
+export async function clearCachedVault(vaultId: string, opt?: string): Promise<void> {
+  const root = cacheRoot(opt);
+  if (!root || !/^[A-Za-z0-9_-]+$/.test(vaultId)) return;
+  await fs.rm(path.join(root, vaultId), { recursive: true, force: true });
+}

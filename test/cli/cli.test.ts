@@ -36,7 +36,10 @@ describe('blockvault CLI', () => {
     const list = await runCli(['list', ...vaultArgs('v1'), '--json']);
     expect(list.events[0]!.backups.map((x: { backupId: string }) => x.backupId)).toEqual([last.backupId]);
     const show = await runCli(['show', last.backupId, ...vaultArgs('v1'), '--json']);
-    expect(show.events[0]!.serviceMetadata).toBe(show.events[0]!.service_metadata);
+    // each field once: the service's snake_case names, not a camelCase copy beside them
+    expect(show.events[0]!.service_metadata).toBe(last.service_metadata);
+    expect(show.events[0]).not.toHaveProperty('serviceMetadata');
+    expect(show.events[0]).not.toHaveProperty('snapshotId');
     expect(show.events[0]!.has_dependent_backups).toBe(false);
 
     const out = path.join(dir, 'out.img');

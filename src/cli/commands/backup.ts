@@ -1,0 +1,110 @@
+import { stat } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { ioError } from '../../errors.js';
+import { formatBytes } from '../../metrics/units.js';
+import { newCommand, usageError } from '../command.js';
+import { cancellationSignal, emit, logger, withVault } from '../context.js';
+import { addVaultOptions, parsePositiveInt, parseSizeOption, percentParser, type CommonOpts } from '../options.js';
+import { progressEmitter } from '../progress-events.js';
+
+interface BackupOpts extends CommonOpts {
+  volume?: string;
+  full?: boolean;
+  backupId?: string;
+  snapshotId?: string;
+  bootable?: boolean;
+  blockSize?: number;
+  concurrency?: number;
+  changedExtents?: string;
+  allocatedExtents?: string;
+  verifyUnchanged?: number;
+}
+
+/** What the command reads must exist before anything is created (a failed backup makes no vault). */
+async function checkInput(path: string, what: string): Promise<void> {
+  try {
+    const st = await stat(path);
+    if (st.isDirectory()) throw ioError(Object.assign(new Error('is a directory'), { code: 'EISDIR' }), what, path);
+  } catch (e) {
+    throw ioError(e, what, path);
+  }
+}
+
+export function register(program: Command): void {
+  const cmd = newCommand(
+    program,
+    'backup <image>',
+    'back up a disk image or block device (a full, or an incremental of the newest)',
+    [
+      'blockvault backup disk.img --vault ./vault --volume vol-1',
+      'blockvault backup /dev/vdb --vault s3://bucket/prefix --volume vol-1 --snapshot-id snap-42',
+      'blockvault backup /dev/vdb --volume vol-1 --changed-extents diff.json --verify-unchanged 1',
+    ],
+    `IMAGE is a regular file or a block device (devices need root and the native addon).
+Extent lists: rbd diff --format json, qemu-img map --output=json, or "OFFSET LENGTH [zero]" lines.
+The vault is created by the first backup if it does not exist.`,
+  )
+    .option('--volume <id>', 'the volume this backup belongs to (required)')
+    .option('--full', 'make a full backup even when the volume has one')
+    .option('--backup-id <id>', "the backup's id (default: a new UUID)")
+    .option('--snapshot-id <id>', 'the platform snapshot this image is, recorded as snap_id')
+    .option('--bootable', 'record the volume as bootable')
+    .option('--block-size <size>', 'block size of a new vault: a power of two from 64KiB to 16MiB (default 4MiB)', parseSizeOption)
+    .option('--concurrency <n>', 'blocks in flight (default 8)', parsePositiveInt)
+    .option('--changed-extents <file>', "what changed since the parent backup's snapshot: only blocks it touches are read")
+    .option('--allocated-extents <file>', 'bytes outside these extents are zeros and never read')
+    .option('--verify-unchanged <pct>', 'first re-read PCT % of the blocks a list skips; a mismatch drops the lists', percentParser(true));
+  addVaultOptions(cmd, true).action(async (image: string, opts: BackupOpts) => {
+    if (!opts.volume) throw usageError(cmd, 'missing --volume ID (the volume this backup belongs to)');
+    const { validateVolumeId } = await import('../../vault/vault.js');
+    validateVolumeId(opts.volume);
+    await checkInput(image, 'input');
+    if (opts.changedExtents) await checkInput(opts.changedExtents, 'changed-extent list');
+    if (opts.allocatedExtents) await checkInput(opts.allocatedExtents, 'allocated-extent list');
+    const { backup } = await import('../../engine/backup.js');
+    const log = await logger(opts);
+    const cancel = cancellationSignal();
+    await withVault(
+      opts,
+      async (vault) => {
+        const out = await progressEmitter(opts, 'backup', cancel);
+        let r;
+        try {
+          r = await backup(vault, {
+            source: image,
+            volumeId: opts.volume!,
+            full: opts.full,
+            backupId: opts.backupId,
+            snapshotId: opts.snapshotId,
+            bootable: opts.bootable,
+            changedExtents: opts.changedExtents,
+            allocatedExtents: opts.allocatedExtents,
+            verifyUnchanged: opts.verifyUnchanged,
+            concurrency: opts.concurrency,
+            signal: cancel.signal,
+            onProgress: out.onProgress,
+            everyBytes: out.everyBytes,
+          });
+        } finally {
+          out.stop();
+        }
+        for (const w of r.warnings ?? []) log.warn(w);
+        const res = r;
+        emit(opts, res, () => {
+          const c = res.counters;
+          return [
+            `backup ${res.backupId} (${res.type}${res.parentId ? ` of ${res.parentId}` : ''}) of volume ${res.volumeId}`,
+            `  ${formatBytes(res.volumeSize)} scanned in ${(res.elapsedMs / 1000).toFixed(2)} s; ` +
+              `${formatBytes(c.bytesRead)} read, ${formatBytes(c.bytesZero)} zero, ` +
+              `${formatBytes(c.bytesUnchanged)} unchanged, ${formatBytes(c.bytesDeduplicated)} deduplicated` +
+              (c.bytesSkippedByExtents ? `, ${formatBytes(c.bytesSkippedByExtents)} skipped by the extent list` : ''),
+            `  stored ${formatBytes(res.newStoredBytes)} in ${res.newChunkCount} new chunk${res.newChunkCount === 1 ? '' : 's'}`,
+            `  service fields: size=${res.size} GB object_count=${res.object_count} is_incremental=${res.is_incremental} (blockvault show ${res.backupId.slice(0, 8)} for all)`,
+            ...(res.warnings ?? []).map((w) => `  warning: ${w}`),
+          ].join('\n');
+        });
+      },
+      { create: true, blockSize: opts.blockSize },
+    );
+  });
+}

@@ -1,0 +1,34 @@
+// Every command, in the order --help lists them. A new command is one module here (exporting
+// register(program)) and one line in this list; its heavy imports belong inside its action.
+import type { Command } from 'commander';
+import { register as backup } from './backup.js';
+import { register as bench } from './bench.js';
+import { register as cache } from './cache.js';
+import { register as completion } from './completion.js';
+import { register as deleteBackup } from './delete.js';
+import { register as gc } from './gc.js';
+import { register as init } from './init.js';
+import { register as list } from './list.js';
+import { register as locks } from './locks.js';
+import { register as prune } from './prune.js';
+import { register as restore } from './restore.js';
+import { register as show } from './show.js';
+import { register as stats } from './stats.js';
+import { register as verify } from './verify.js';
+
+export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
+  init,
+  backup,
+  restore,
+  list,
+  show,
+  deleteBackup,
+  prune,
+  gc,
+  verify,
+  stats,
+  locks,
+  cache,
+  completion,
+  bench,
+];

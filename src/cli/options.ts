@@ -1,0 +1,90 @@
+// Option groups shared by several commands, and value parsers that refuse bad input with
+// exit 2 (commander reports an InvalidArgumentError as "option … argument … is invalid").
+import { InvalidArgumentError, type Command } from 'commander';
+import { parseSize } from '../metrics/units.js';
+
+/** Options every vault command takes. */
+export interface VaultOpts {
+  vault?: string;
+  vaultFile?: string;
+  endpoint?: string;
+  region?: string;
+  createBucket?: boolean;
+}
+
+/** Options every command takes. */
+export interface OutputOpts {
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: number;
+}
+
+export type CommonOpts = VaultOpts & OutputOpts;
+
+export function addOutputOptions(cmd: Command): Command {
+  return cmd
+    .option('--json', 'machine output: NDJSON on stdout (progress lines, then one result or error line)')
+    .option('-q, --quiet', 'no progress bar; log errors only')
+    .option('-v, --verbose', 'log more on stderr (-v info, -vv debug)', (_v: string, n: number) => n + 1, 0);
+}
+
+/** --vault and the S3 connection options; `creates` adds --create-bucket (init, backup). */
+export function addVaultOptions(cmd: Command, creates = false): Command {
+  cmd
+    .option('--vault <dir|s3://bucket/prefix>', 'the vault (default: $BLOCKVAULT_VAULT)')
+    .option('--vault-file <file>', 'read the vault location from the first line of FILE')
+    .option('--endpoint <url>', 'S3 endpoint URL (default: $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)', parseEndpoint)
+    .option('--region <region>', 'S3 region (default: the AWS chain, else us-east-1)');
+  if (creates) cmd.option('--create-bucket', 'create the S3 bucket if it does not exist');
+  return addOutputOptions(cmd);
+}
+
+export function parseEndpoint(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InvalidArgumentError(`not a URL; write it with its scheme, e.g. http://${text}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidArgumentError(`the endpoint must be http:// or https://, not ${url.protocol}//`);
+  }
+  return text;
+}
+
+export function parseSizeOption(text: string): number {
+  try {
+    return parseSize(text);
+  } catch {
+    throw new InvalidArgumentError('not a size (try 4MiB, 64KiB, 2GiB)');
+  }
+}
+
+export function parsePositiveInt(text: string): number {
+  const n = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('takes a whole number above 0');
+  return n;
+}
+
+/** Retention counts: a whole number, -1 or 0 meaning unset (the service's convention). */
+export function parseRetentionCount(text: string): number {
+  const n = Number(text);
+  if (!/^\s*-?\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < -1) throw new InvalidArgumentError('takes a whole number (-1 or 0: unset)');
+  return n;
+}
+
+/** "10", "10%", "0.5": a percentage in [min, 100]; above 0 unless zeroOk. */
+export function percentParser(zeroOk: boolean): (text: string) => number {
+  return (text) => {
+    const n = Number(text.trim().replace(/%$/, ''));
+    if (!Number.isFinite(n) || n > 100 || n < 0 || (!zeroOk && n === 0)) {
+      throw new InvalidArgumentError(`takes a percentage ${zeroOk ? 'from 0' : 'above 0'} up to 100`);
+    }
+    return n;
+  };
+}
+
+export function parseCompression(text: string): 'lz4' | 'none' {
+  if (text !== 'lz4' && text !== 'none') throw new InvalidArgumentError('takes lz4 or none');
+  return text;
+}
