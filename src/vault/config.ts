@@ -6,7 +6,7 @@ import * as v from 'valibot';
 import type { Compression } from '../chunk/compress.js';
 import { VAULT_FORMAT, VAULT_FORMAT_VERSION } from '../chunk/format.js';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
-import { IsoTime, PositiveInt, describeIssues } from './schema.js';
+import { IsoTime, PositiveInt, checkOptions, describeIssues } from './schema.js';
 
 export { VAULT_FORMAT, VAULT_FORMAT_VERSION };
 export const CONFIG_KEY = 'config';
@@ -65,6 +65,19 @@ export function validateBlockSize(blockSize: number): void {
       hint: 'use e.g. --block-size 4MiB (the default), 1MiB or 64KiB',
     });
   }
+}
+
+/** The vault's own fields of OpenVaultOptions, checked before anything is listed or written. */
+const OpenOptionsSchema = v.looseObject({
+  create: v.optional(v.boolean()),
+  blockSize: v.optional(v.pipe(v.number(), v.integer())),
+  compression: v.optional(v.picklist(COMPRESSIONS)),
+});
+
+export function validateOpenOptions(opts: unknown): void {
+  checkOptions(OpenOptionsSchema, opts, 'vault options');
+  const o = opts as { blockSize?: number };
+  if (o.blockSize !== undefined) validateBlockSize(o.blockSize);
 }
 
 export function newConfig(opts: { blockSize?: number; compression?: Compression } = {}): VaultConfig {

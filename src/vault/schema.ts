@@ -53,3 +53,18 @@ export function parseJson(text: string, what: string, key: string, code: ErrorCo
 export const IsoTime = v.pipe(v.string(), v.isoTimestamp());
 export const NonNegativeInt = v.pipe(v.number(), v.integer(), v.minValue(0));
 export const PositiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
+
+/**
+ * Options a library caller gave, checked at the entry point: a BV.BadInput (exit 2) that
+ * names the field ("backup options: concurrency: …"). Extra fields are let through.
+ */
+export function checkOptions<S extends v.GenericSchema>(schema: S, value: unknown, what: string): v.InferOutput<S> {
+  const r = v.safeParse(schema, value);
+  if (r.success) return r.output;
+  const first = r.issues[0];
+  const field = first ? v.getDotPath(first) : null;
+  throw new BlockvaultError(ErrorCodes.badInput, `${what}: ${describeIssues(r.issues)}`, {
+    hint: field ? `fix the ${field} option` : 'pass an options object',
+    details: field ? { field } : {},
+  });
+}
