@@ -1,10 +1,20 @@
 // Progress events, both every N ms and every N bytes, whichever comes first: a slow
 // store still shows movement, and a fast one does not flood the listener.
+import type { BackupCounters, RestoreCounters } from './counters.js';
 import { mbPerSecond } from './units.js';
 
-export interface ProgressEvent {
+/** The counters each operation reports. An operation that emits progress adds itself here. */
+export interface OperationCounters {
+  backup: BackupCounters;
+  restore: RestoreCounters;
+}
+
+export type ProgressOp = keyof OperationCounters;
+
+/** A progress event of one operation: its counters have that operation's type. */
+export interface ProgressEventOf<O extends ProgressOp> {
   event: 'progress';
-  op: 'backup' | 'restore';
+  op: O;
   volumeId: string;
   backupId: string;
   /** Logical bytes done and in all. */
@@ -15,8 +25,12 @@ export interface ProgressEvent {
   elapsedMs: number;
   /** Average MB/s so far (the service's AT). */
   throughputMBps: number;
-  counters: Record<string, number>;
+  /** A snapshot: later changes to the operation's counters do not show in it. */
+  counters: OperationCounters[O];
 }
+
+/** Any operation's progress event; narrow on `op` to get its counters' type. */
+export type ProgressEvent = { [O in ProgressOp]: ProgressEventOf<O> }[ProgressOp];
 
 export interface ProgressOptions {
   onProgress?: (e: ProgressEvent) => void;
@@ -27,9 +41,11 @@ export interface ProgressOptions {
 export const DEFAULT_PROGRESS_MS = 500;
 export const DEFAULT_PROGRESS_BYTES = 64 * 1024 * 1024;
 
-export class ProgressTicker {
-  readonly #base: Pick<ProgressEvent, 'op' | 'volumeId' | 'backupId' | 'bytesTotal'>;
-  readonly #counters: Record<string, number>;
+type TickerBase<O extends ProgressOp> = Pick<ProgressEventOf<O>, 'op' | 'volumeId' | 'backupId' | 'bytesTotal'>;
+
+export class ProgressTicker<O extends ProgressOp = ProgressOp> {
+  readonly #base: TickerBase<O>;
+  readonly #counters: OperationCounters[O];
   readonly #done: () => number;
   readonly #listener: ((e: ProgressEvent) => void) | undefined;
   readonly #everyBytes: number;
@@ -37,14 +53,9 @@ export class ProgressTicker {
   #lastBytes = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(
-    base: Pick<ProgressEvent, 'op' | 'volumeId' | 'backupId' | 'bytesTotal'>,
-    counters: object,
-    done: () => number,
-    opts: ProgressOptions,
-  ) {
+  constructor(base: TickerBase<O>, counters: OperationCounters[O], done: () => number, opts: ProgressOptions) {
     this.#base = base;
-    this.#counters = counters as Record<string, number>;
+    this.#counters = counters;
     this.#done = done;
     this.#listener = opts.onProgress;
     this.#everyBytes = opts.everyBytes ?? DEFAULT_PROGRESS_BYTES;
@@ -69,7 +80,7 @@ export class ProgressTicker {
     this.#lastBytes = done;
     const total = this.#base.bytesTotal;
     const elapsedMs = this.elapsedMs;
-    this.#listener({
+    const event: ProgressEventOf<O> = {
       event: 'progress',
       ...this.#base,
       bytesDone: done,
@@ -77,7 +88,10 @@ export class ProgressTicker {
       elapsedMs,
       throughputMBps: mbPerSecond(done, elapsedMs),
       counters: { ...this.#counters },
-    });
+    };
+    // For one op O (as every ticker is made) this is exactly one member of ProgressEvent;
+    // TS cannot distribute over a generic O.
+    this.#listener(event as ProgressEvent);
   }
 
   stop(): void {
