@@ -3,7 +3,7 @@
 // WARNING: do not change a value here. Each one is in objects already stored in vaults;
 // a codec that writes different bytes needs a new version number (and a reader for the old
 // one), and test/vault/formats.test.ts fails until the golden fixtures under
-// fixtures/formats/ are made again with `node dist/scripts/make-format-fixtures.js`.
+// fixtures/formats/ are made again with `npm run format-fixtures`.
 //
 // It lives in src/chunk, the lowest layer that writes a format, so that every codec (the
 // chunk frame here, the manifest, index segment and config in src/vault) imports it
