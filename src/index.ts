@@ -4,6 +4,7 @@
 //   const b = await backup(vault, { source: 'disk.img', volumeId: 'vol-1', onProgress });
 //   await restore(vault, { backupId: b.backupId, target: 'out.img' });
 //   await vault.close();
+import { validateOpenOptions } from './vault/config.js';
 import { Vault, type OpenVaultOptions } from './vault/vault.js';
 
 //
@@ -42,6 +43,7 @@ export type { Compression } from './chunk/compress.js';
 export { parseSize, formatBytes } from './metrics/units.js';
 
 /** Opens a vault: a directory path, or s3://bucket/prefix. With create, makes it if missing. */
-export function openVault(location: string, opts: OpenVaultOptions = {}): Promise<Vault> {
+export async function openVault(location: string, opts: OpenVaultOptions = {}): Promise<Vault> {
+  validateOpenOptions(opts); // before the store is opened: a refused option creates nothing
   return Vault.open(location, opts);
 }

@@ -71,7 +71,7 @@ export function validateBlockSize(blockSize: number): void {
 const OpenOptionsSchema = v.looseObject({
   create: v.optional(v.boolean()),
   blockSize: v.optional(v.pipe(v.number(), v.integer())),
-  compression: v.optional(v.picklist(COMPRESSIONS)),
+  compression: v.optional(v.picklist(COMPRESSIONS, (i) => `must be one of ${COMPRESSIONS.join(', ')}, not ${i.received}`)),
 });
 
 export function validateOpenOptions(opts: unknown): void {
