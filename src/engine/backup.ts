@@ -21,7 +21,7 @@ import { validateVolumeId, type Vault } from '../vault/vault.js';
 import type { Lease } from '../vault/lease.js';
 import { checkBackupOptions } from './option-checks.js';
 
-export interface BackupOptions extends ProgressOptions {
+export interface BackupOptions extends ProgressOptions<'backup'> {
   /** Image file or block device to back up. */
   source: string;
   volumeId: string;

@@ -21,7 +21,7 @@ import { isBlockDevice, restoreToDevice } from './restore-device.js';
 import { checkRestoreOptions } from './option-checks.js';
 import { removeStaleRestoreTemps, restoreTempName } from './restore-leftovers.js';
 
-export interface RestoreOptions extends ProgressOptions {
+export interface RestoreOptions extends ProgressOptions<'restore'> {
   backupId: string;
   /** Image file to write (created; an existing non-empty file needs `force`), or a block device
    *  (written in place; at least the volume's size, else VolumeBackup.0209). */

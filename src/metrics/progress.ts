@@ -32,8 +32,9 @@ export interface ProgressEventOf<O extends ProgressOp> {
 /** Any operation's progress event; narrow on `op` to get its counters' type. */
 export type ProgressEvent = { [O in ProgressOp]: ProgressEventOf<O> }[ProgressOp];
 
-export interface ProgressOptions {
-  onProgress?: (e: ProgressEvent) => void;
+/** Progress settings of one operation; onProgress gets that operation's events. */
+export interface ProgressOptions<O extends ProgressOp = ProgressOp> {
+  onProgress?: (e: ProgressEventOf<O>) => void;
   intervalMs?: number;
   everyBytes?: number;
 }
@@ -47,19 +48,22 @@ export class ProgressTicker<O extends ProgressOp = ProgressOp> {
   readonly #base: TickerBase<O>;
   readonly #counters: OperationCounters[O];
   readonly #done: () => number;
-  readonly #listener: ((e: ProgressEvent) => void) | undefined;
+  /** Sends an event to the listener. A closure over the typed listener: no field takes O
+   *  as a parameter, so a ticker of one operation is also a ProgressTicker of any. */
+  readonly #send: (() => void) | undefined;
   readonly #everyBytes: number;
   readonly #started = Date.now();
   #lastBytes = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(base: TickerBase<O>, counters: OperationCounters[O], done: () => number, opts: ProgressOptions) {
+  constructor(base: TickerBase<O>, counters: OperationCounters[O], done: () => number, opts: ProgressOptions<O>) {
     this.#base = base;
     this.#counters = counters;
     this.#done = done;
-    this.#listener = opts.onProgress;
+    const listener = opts.onProgress;
+    this.#send = listener ? () => listener(this.#event()) : undefined;
     this.#everyBytes = opts.everyBytes ?? DEFAULT_PROGRESS_BYTES;
-    if (this.#listener) {
+    if (this.#send) {
       this.#timer = setInterval(() => this.emit(), opts.intervalMs ?? DEFAULT_PROGRESS_MS);
       this.#timer.unref();
     }
@@ -71,16 +75,19 @@ export class ProgressTicker<O extends ProgressOp = ProgressOp> {
 
   /** Call after each unit of work: emits when another everyBytes have passed. */
   advanced(): void {
-    if (this.#listener && this.#done() - this.#lastBytes >= this.#everyBytes) this.emit();
+    if (this.#send && this.#done() - this.#lastBytes >= this.#everyBytes) this.emit();
   }
 
   emit(): void {
-    if (!this.#listener) return;
+    this.#send?.();
+  }
+
+  #event(): ProgressEventOf<O> {
     const done = this.#done();
     this.#lastBytes = done;
     const total = this.#base.bytesTotal;
     const elapsedMs = this.elapsedMs;
-    const event: ProgressEventOf<O> = {
+    return {
       event: 'progress',
       ...this.#base,
       bytesDone: done,
@@ -89,9 +96,6 @@ export class ProgressTicker<O extends ProgressOp = ProgressOp> {
       throughputMBps: mbPerSecond(done, elapsedMs),
       counters: { ...this.#counters },
     };
-    // For one op O (as every ticker is made) this is exactly one member of ProgressEvent;
-    // TS cannot distribute over a generic O.
-    this.#listener(event as ProgressEvent);
   }
 
   stop(): void {
