@@ -82,7 +82,7 @@ export class BlockPool {
     }
     return new Promise((resolve, reject) => {
       const seq = this.#seq++;
-      const msg: BlockRequest = { seq, buffer, out, length, ...(parentId ? { parentId: Uint8Array.from(parentId) } : {}) };
+      const msg: BlockRequest = { seq, buffer, out, length, parentId: parentId ? Uint8Array.from(parentId) : undefined };
       const p = { resolve, reject };
       const w = this.#idle.pop();
       if (w) this.#send(w, msg, [buffer, out], p);
