@@ -37,18 +37,6 @@ export function parseStored<S extends v.GenericSchema>(
   });
 }
 
-/** JSON.parse that names the object when the text is not JSON. */
-export function parseJson(text: string, what: string, key: string, code: ErrorCode = ErrorCodes.vaultDamaged): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new BlockvaultError(code, `${what} ${key} is not valid JSON`, {
-      hint: 'the object is damaged or was not written by blockvault; run `blockvault verify`',
-      details: { object: key },
-    });
-  }
-}
-
 /** An ISO-8601 timestamp as blockvault writes them (Date#toISOString). */
 export const IsoTime = v.pipe(v.string(), v.isoTimestamp());
 export const NonNegativeInt = v.pipe(v.number(), v.integer(), v.minValue(0));
