@@ -18,8 +18,10 @@ import type { BlockMap } from '../vault/block-map.js';
 import type { ChunkIndex } from '../vault/chunk-index.js';
 import { EntryKind, chunkStats, type BackupType, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
 import { validateVolumeId, type Vault } from '../vault/vault.js';
+import type { Lease } from '../vault/lease.js';
+import { checkBackupOptions } from './option-checks.js';
 
-export interface BackupOptions extends ProgressOptions {
+export interface BackupOptions extends ProgressOptions<'backup'> {
   /** Image file or block device to back up. */
   source: string;
   volumeId: string;
@@ -69,14 +71,22 @@ const INDEX_FLUSH_EVERY = 256;
 const DEFAULT_CONCURRENCY = 6;
 
 export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupResult> {
+  checkBackupOptions(opts);
   validateVolumeId(opts.volumeId);
   throwIfAborted(opts.signal);
   const backupId = opts.backupId ?? randomUUID();
   const createdAt = new Date().toISOString();
-  const lease = await vault.lease(opts.volumeId, 'backup');
-  let source: BlockSource | undefined;
+  // The input is opened and checked before the lease: a missing file or a FIFO is refused
+  // without taking (or waiting for) the volume.
+  const source: BlockSource = opts.openedSource ?? (await openSource(opts.source));
+  let lease: Lease;
   try {
-    source = opts.openedSource ?? (await openSource(opts.source));
+    lease = await vault.lease(opts.volumeId, 'backup');
+  } catch (e) {
+    if (!opts.openedSource) await source.close().catch(() => {});
+    throw e;
+  }
+  try {
     vault.refresh(); // another host may have added backups since this vault was opened
     const parent = opts.full ? undefined : await vault.latestBackup(opts.volumeId);
     const parentMap = parent ? await vault.blockMap(parent.backupId) : undefined;

@@ -17,14 +17,21 @@ import { BlockvaultError, ErrorCodes, throwIfAborted } from '../errors.js';
 import { EntryKind, chunkStats, entries, type Manifest, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
 import type { Vault } from '../vault/vault.js';
 import { crashPoint } from './crash-points.js';
+import { checkDeleteOptions } from './option-checks.js';
 
 export interface DeleteOptions {
   signal?: AbortSignal;
+  /** Succeed (alreadyGone: true) when the backup does not exist: a retried delete of a
+   *  backup an earlier attempt removed is then a no-op. Without it: VolumeBackup.0111. */
+  ifExists?: boolean;
 }
 
 export interface DeleteResult {
   backupId: string;
-  volumeId: string;
+  /** null only when alreadyGone (the vault no longer says which volume it was on). */
+  volumeId: string | null;
+  /** True when ifExists was given and there was no such backup: nothing was done. */
+  alreadyGone?: boolean;
   /** Children rewritten to hold this backup's blocks (empty for the newest backup). */
   mergedInto: string[];
   /** Children that became full backups because the deleted backup was their full. */
@@ -32,9 +39,18 @@ export interface DeleteResult {
 }
 
 export async function deleteBackup(vault: Vault, backupId: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
+  checkDeleteOptions(backupId, opts);
   throwIfAborted(opts.signal);
   vault.refresh();
-  const first = await vault.header(backupId);
+  let first: ManifestHeader;
+  try {
+    first = await vault.header(backupId);
+  } catch (e) {
+    if (opts.ifExists && e instanceof BlockvaultError && e.code === ErrorCodes.backupNotFound) {
+      return { backupId, volumeId: null, alreadyGone: true, mergedInto: [], promotedToFull: [] };
+    }
+    throw e;
+  }
   const lease = await vault.lease(first.volumeId, 'delete');
   try {
     crashPoint('delete:after-lease');

@@ -5,6 +5,7 @@
 import { BlockvaultError, ErrorCodes, throwIfAborted } from '../errors.js';
 import { validateVolumeId, type Vault } from '../vault/vault.js';
 import { deleteUnderLease, type DeleteResult } from './delete.js';
+import { checkPruneOptions } from './option-checks.js';
 import { applyRetention, hasRetentionRule, type RetentionDecision, type RetentionPolicy } from './retention-policy.js';
 
 export interface PruneOptions {
@@ -27,6 +28,7 @@ export interface PruneResult {
 }
 
 export async function prune(vault: Vault, opts: PruneOptions): Promise<PruneResult> {
+  checkPruneOptions(opts);
   validateVolumeId(opts.volumeId);
   throwIfAborted(opts.signal);
   if (!hasRetentionRule(opts.policy)) {

@@ -18,8 +18,10 @@ import type { BlockMap } from '../vault/block-map.js';
 import type { Vault } from '../vault/vault.js';
 import { BlockTasks } from './block-tasks.js';
 import { isBlockDevice, restoreToDevice } from './restore-device.js';
+import { checkRestoreOptions } from './option-checks.js';
+import { removeStaleRestoreTemps, restoreTempName } from './restore-leftovers.js';
 
-export interface RestoreOptions extends ProgressOptions {
+export interface RestoreOptions extends ProgressOptions<'restore'> {
   backupId: string;
   /** Image file to write (created; an existing non-empty file needs `force`), or a block device
    *  (written in place; at least the volume's size, else VolumeBackup.0209). */
@@ -46,6 +48,7 @@ export interface RestoreResult {
 const DEFAULT_CONCURRENCY = 8;
 
 export async function restore(vault: Vault, opts: RestoreOptions): Promise<RestoreResult> {
+  checkRestoreOptions(opts);
   throwIfAborted(opts.signal);
   const started = Date.now();
   vault.refresh();
@@ -56,7 +59,8 @@ export async function restore(vault: Vault, opts: RestoreOptions): Promise<Resto
     const target = path.resolve(opts.target);
     if (await isBlockDevice(target)) return await restoreToDevice(vault, map, opts, header.volumeId, target);
     await checkTarget(target, opts.force ?? false);
-    const tmp = path.join(path.dirname(target), `.${path.basename(target)}.blockvault-${randomBytes(4).toString('hex')}`);
+    await removeStaleRestoreTemps(target);
+    const tmp = restoreTempName(target, randomBytes(4).toString('hex'));
     let fh: fs.FileHandle;
     try {
       fh = await fs.open(tmp, 'wx', 0o644);

@@ -10,9 +10,10 @@ import { xxh64 } from '@node-rs/xxhash';
 import { CHUNK_ID_BYTES } from '../chunk/identity.js';
 import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
 import type { IndexCache } from './index-cache.js';
+import { INDEX_SEGMENT_HEADER_BYTES as HDR, INDEX_SEGMENT_MAGIC, INDEX_SEGMENT_VERSION } from '../chunk/format.js';
 
 export const INDEX_PREFIX = 'index/';
-const MAGIC = Buffer.from('BVIX', 'ascii');
+const MAGIC = Buffer.from(INDEX_SEGMENT_MAGIC, 'ascii');
 
 const REC = CHUNK_ID_BYTES + 4;
 
@@ -22,13 +23,13 @@ export interface IndexRecord {
 }
 
 export function encodeSegment(recs: IndexRecord[]): Buffer {
-  const out = Buffer.alloc(12 + recs.length * REC + 8);
+  const out = Buffer.alloc(HDR + recs.length * REC + 8);
   MAGIC.copy(out, 0);
-  out[4] = 1;
+  out[4] = INDEX_SEGMENT_VERSION;
   out.writeUInt32LE(recs.length, 8);
   recs.forEach((r, i) => {
-    r.id.copy(out, 12 + i * REC);
-    out.writeUInt32LE(r.storedLength, 12 + i * REC + CHUNK_ID_BYTES);
+    r.id.copy(out, HDR + i * REC);
+    out.writeUInt32LE(r.storedLength, HDR + i * REC + CHUNK_ID_BYTES);
   });
   const end = out.length - 8;
   out.writeBigUInt64LE(xxh64(out.subarray(0, end)), end);
@@ -36,15 +37,15 @@ export function encodeSegment(recs: IndexRecord[]): Buffer {
 }
 
 export function decodeSegment(buf: Buffer): IndexRecord[] {
-  if (buf.length < 20 || !buf.subarray(0, 4).equals(MAGIC)) throw new Error('not a chunk index segment');
+  if (buf.length < HDR + 8 || !buf.subarray(0, 4).equals(MAGIC)) throw new Error('not a chunk index segment');
   const n = buf.readUInt32LE(8);
-  const end = 12 + n * REC;
+  const end = HDR + n * REC;
   if (buf.length !== end + 8 || xxh64(buf.subarray(0, end)) !== buf.readBigUInt64LE(end)) {
     throw new Error('chunk index segment is damaged');
   }
   const recs: IndexRecord[] = [];
   for (let i = 0; i < n; i++) {
-    const off = 12 + i * REC;
+    const off = HDR + i * REC;
     recs.push({ id: buf.subarray(off, off + CHUNK_ID_BYTES), storedLength: buf.readUInt32LE(off + CHUNK_ID_BYTES) });
   }
   return recs;

@@ -13,7 +13,8 @@ import { isNotFound, type ObjectStore } from '../store/object-store.js';
 import { BlockMap } from './block-map.js';
 import { ChunkIndex } from './chunk-index.js';
 import { loadChunkIndex, type IndexLoadOptions } from './index-loader.js';
-import { CONFIG_KEY, decodeConfig, encodeConfig, newConfig, type VaultConfig } from './config.js';
+import { CONFIG_KEY, decodeConfig, encodeConfig, newConfig, validateOpenOptions, type VaultConfig } from './config.js';
+import { anyVaultObject, configLostError, ensureConfigCopy } from './config-store.js';
 import { acquireLease, type Lease, type LeaseOp } from './lease.js';
 import {
   MANIFEST_PREFIX_BYTES,
@@ -85,6 +86,7 @@ export class Vault {
 
   /** A vault on an already-open store (tests, replication). */
   static async onStore(store: ObjectStore, opts: OpenVaultOptions = {}): Promise<Vault> {
+    validateOpenOptions(opts);
     let raw: Buffer | undefined;
     try {
       raw = await store.get(CONFIG_KEY);
@@ -92,17 +94,28 @@ export class Vault {
       if (!isNotFound(e)) throw e;
     }
     if (!raw) {
-      if (!opts.create) {
+      // Options are checked before anything is written (or listed).
+      const fresh = opts.create ? newConfig({ blockSize: opts.blockSize, compression: opts.compression }) : undefined;
+      const found = await anyVaultObject(store);
+      // A creator racing us may have written its config (and copy) since our get.
+      if (found !== undefined) raw = await store.get(CONFIG_KEY).catch(() => undefined);
+      if (found !== undefined && !raw) throw configLostError(store.url, found);
+      if (!raw && !fresh) {
         throw new BlockvaultError(ErrorCodes.notFound, `no blockvault vault at ${store.url} (no config object)`, {
           hint: 'check --vault, or run a backup or `blockvault init` to create one',
         });
       }
-      const cfg = newConfig({ blockSize: opts.blockSize, compression: opts.compression });
-      // put-if-absent: of two processes creating one vault, one config wins and both use it.
-      if (!(await store.put(CONFIG_KEY, encodeConfig(cfg), { ifAbsent: true }))) raw = await store.get(CONFIG_KEY);
-      else return new Vault(store, cfg, opts);
+      if (!raw && fresh) {
+        // put-if-absent: of two processes creating one vault, one config wins and both use it.
+        const encoded = encodeConfig(fresh);
+        if (!(await store.put(CONFIG_KEY, encoded, { ifAbsent: true }))) raw = await store.get(CONFIG_KEY);
+        else {
+          await ensureConfigCopy(store, encoded);
+          return new Vault(store, fresh, opts);
+        }
+      }
     }
-    const cfg = decodeConfig(raw, `${store.url}/${CONFIG_KEY}`);
+    const cfg = decodeConfig(raw!, `${store.url}/${CONFIG_KEY}`);
     if (opts.blockSize !== undefined && opts.blockSize !== cfg.blockSize) {
       throw new BlockvaultError(
         ErrorCodes.badInput,
