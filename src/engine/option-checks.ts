@@ -99,7 +99,7 @@ export function checkRetentionPolicy(policy: unknown): void {
  * before it creates a vault (the CLI: a backup of a missing file or a FIFO creates nothing):
  * the options, the ids, and that the input opens as a regular file or block device.
  */
-export async function preflightBackup(opts: { source: string; volumeId: string; openedSource?: object }): Promise<void> {
+export async function preflightBackup(opts: { source: string; volumeId: string; backupId?: string; snapshotId?: string; openedSource?: object }): Promise<void> {
   checkBackupOptions(opts);
   validateVolumeId(opts.volumeId);
   if (!opts.openedSource) await (await openSource(opts.source)).close();

@@ -11,6 +11,7 @@ import { register as init } from './init.js';
 import { register as list } from './list.js';
 import { register as locks } from './locks.js';
 import { register as prune } from './prune.js';
+import { register as repairConfig } from './repair-config.js';
 import { register as restore } from './restore.js';
 import { register as show } from './show.js';
 import { register as stats } from './stats.js';
@@ -28,6 +29,7 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   verify,
   stats,
   locks,
+  repairConfig,
   cache,
   completion,
   bench,
