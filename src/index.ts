@@ -39,3 +39,5 @@ export { MB, GB, parseSize, formatBytes } from './metrics/units.js';
 export function openVault(location: string, opts: OpenVaultOptions = {}): Promise<Vault> {
   return Vault.open(location, opts);
 }
+export * from './jobs/index.js';
+export { serviceCodes, busyCodes, isBusy, type ServiceCodes, type ServiceOp } from './errors.js';
