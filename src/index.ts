@@ -11,7 +11,7 @@ export { backup, type BackupOptions, type BackupResult } from './engine/backup.j
 export { restore, type RestoreOptions, type RestoreResult } from './engine/restore.js';
 export { BlockDeviceSource, openSource } from './source/block-device-source.js';
 export { parseExtents, type Extent, type ExtentFormat } from './source/extents.js';
-export { listBackups, showBackup, type BackupRecord, type BackupSummary } from './engine/catalog.js';
+export { listBackups, showBackup, type BackupRecord, type BackupSummary, isPendingBackup, type PendingBackup, type BackupListEntry, type ListBackupsOptions } from './engine/catalog.js';
 export { BlockvaultError, ErrorCodes, type ErrorCode } from './errors.js';
 export { deleteBackup, type DeleteOptions, type DeleteResult } from './engine/delete.js';
 export { prune, type PruneOptions, type PruneResult } from './engine/prune.js';

@@ -9,11 +9,12 @@ import { objectCapacity, type BlockVerdict } from '../chunk/block-work.js';
 import { BlockvaultError, ErrorCodes, abortError, isAbort, throwIfAborted } from '../errors.js';
 import { newBackupCounters, type BackupCounters } from '../metrics/counters.js';
 import { ProgressTicker, type ProgressOptions } from '../metrics/progress.js';
-import { serviceFields, type ServiceFields } from '../metrics/service-fields.js';
+import { chainFacts, contractHeaderFields, serviceFields, type ServiceFields } from '../metrics/service-fields.js';
 import { openSource } from '../source/block-device-source.js';
 import type { Extent } from '../source/extents.js';
 import type { BlockSource } from '../source/image-source.js';
 import { BlockPlan, planExtents, type ExtentPlan } from './changed-blocks.js';
+import { decideBackupBase } from './full-decision.js';
 import type { BlockMap } from '../vault/block-map.js';
 import type { ChunkIndex } from '../vault/chunk-index.js';
 import { EntryKind, chunkStats, type BackupType, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
@@ -42,6 +43,15 @@ export interface BackupOptions extends ProgressOptions {
   allocatedExtents?: string | Extent[];
   /** Percent (0–100) of the blocks a list lets the backup skip to re-read and check first. */
   verifyUnchanged?: number;
+  // ---- service-contract options (issue 12)
+  /** The service's full_backup_interval: incrementals allowed after a full (-1 or unset: no cap). */
+  fullBackupInterval?: number;
+  /** Made by a policy (auto_trigger); retention's max_backups counts only these. */
+  automatic?: boolean;
+  /** The snapshot's time: the backup's data_timestamp (default: when the read starts). */
+  snapshotTime?: string | Date;
+  /** The service's DESC. */
+  description?: string;
 }
 
 export interface BackupResult extends ServiceFields {
@@ -62,6 +72,8 @@ export interface BackupResult extends ServiceFields {
   counters: BackupCounters;
   /** Things the operator should know (an extent list ignored or found wrong). */
   warnings?: string[];
+  /** Why a full was made; absent for an incremental. */
+  fullReason?: string;
 }
 
 /** New chunks between index segments: an interrupted run loses at most this many to re-upload. */
@@ -78,8 +90,7 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
   try {
     source = opts.openedSource ?? (await openSource(opts.source));
     vault.refresh(); // another host may have added backups since this vault was opened
-    const parent = opts.full ? undefined : await vault.latestBackup(opts.volumeId);
-    const parentMap = parent ? await vault.blockMap(parent.backupId) : undefined;
+    const { parent, parentMap, fullReason } = await decideBackupBase(vault, { ...opts, volumeSize: source.size });
     const extents = await planExtents(vault, source, parentMap, opts);
     const run = new BackupRun(vault, source, await vault.reloadChunkIndex(), backupId, parentMap, opts, extents);
     const { entries, counters, elapsedMs } = await run.execute();
@@ -107,7 +118,7 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
       dl: vault.config.compression === 'none' ? 1 : 3,
     };
     if (opts.snapshotId !== undefined) header.snapshotId = opts.snapshotId;
-    if (opts.bootable !== undefined) header.bootable = opts.bootable;
+    Object.assign(header, contractHeaderFields(opts, parent, createdAt), fullReason ? { fullReason } : {});
     await vault.writeManifest(header, entries);
     counters.objectsWritten++;
 
@@ -118,7 +129,8 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
       elapsedMs,
       counters,
       ...(extents?.warnings.length ? { warnings: [...extents.warnings] } : {}),
-      ...serviceFields(header, { chain, hasDependents: false, manifestKey: key, vaultUrl: vault.url }),
+      ...(fullReason ? { fullReason } : {}),
+      ...serviceFields(header, { chain, hasDependents: false, manifestKey: key, vaultUrl: vault.url, facts: await chainFacts(vault, backupId) }),
     };
   } finally {
     if (!opts.openedSource) await source?.close().catch(() => {});
