@@ -17,6 +17,7 @@ export { deleteBackup, type DeleteOptions, type DeleteResult } from './engine/de
 export { prune, type PruneOptions, type PruneResult } from './engine/prune.js';
 export {
   applyRetention,
+  validateRetentionPolicy,
   zoneParts,
   isoWeek,
   subtractDuration,
@@ -25,6 +26,7 @@ export {
   type RetentionDecision,
   type RetentionPlan,
 } from './engine/retention-policy.js';
+export { decideBackupBase, checkFullBackupInterval, type BackupBase } from './engine/full-decision.js';
 export { gc, GC_LEASE_SCOPE, type GcOptions, type GcResult, type CondemnedRecord } from './engine/gc.js';
 export { verify, type VerifyOptions, type VerifyResult, type DamagedChunk } from './engine/verify.js';
 export { vaultStats, type VaultStats, type VolumeStats, type BackupStats } from './engine/stats.js';
