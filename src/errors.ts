@@ -196,6 +196,8 @@ export function serviceCodes(err: unknown, op?: ServiceOp): ServiceCodes {
       return { vbsCode: err.code, cbrCode: 'BackupService.6215' };
     case ErrorCodes.jobNotFound:
       return { vbsCode: err.code, cbrCode: 'BackupService.6501' };
+    case ErrorCodes.submitFailed:
+      return { vbsCode: err.code, cbrCode: 'BackupService.9900' };
     case ErrorCodes.unsupported:
       return { vbsCode: 'VolumeBackup.0051', cbrCode: 'BackupService.7004' };
     case ErrorCodes.noSpace:
@@ -206,6 +208,9 @@ export function serviceCodes(err: unknown, op?: ServiceOp): ServiceCodes {
         ? { vbsCode: 'VolumeBackup.0200', cbrCode: 'BackupService.6202' }
         : { vbsCode: failed.vbsCode, cbrCode: 'BackupService.6113' };
     case ErrorCodes.badInput:
+      // validateVolumeId (vault.ts): an empty volume id, or one the engine cannot use.
+      if (/^volume id "" /.test(err.message)) return { vbsCode: 'VolumeBackup.0010', cbrCode: 'BackupService.9900' };
+      if (/^volume id /.test(err.message)) return { vbsCode: 'VolumeBackup.0011', cbrCode: 'BackupService.9900' };
       if (op === 'backup' && cause === 'ENOENT') return { vbsCode: 'VolumeBackup.0021', cbrCode: 'BackupService.7000' };
       if (op === 'restore' && /in use/.test(err.message)) return { vbsCode: 'VolumeBackup.0205', cbrCode: 'BackupService.2011' };
       return { vbsCode: 'VolumeBackup.0002', cbrCode: 'BackupService.9900' };

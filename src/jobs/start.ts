@@ -240,7 +240,7 @@ export function startJob(vault: Vault, opts: StartJobOptions): Promise<Job> {
       return startVerify(vault, opts);
     default:
       return Promise.reject(
-        new BlockvaultError(ErrorCodes.unsupported, `job type ${JSON.stringify(opts.type)} is not available in this version`, {
+        new BlockvaultError(ErrorCodes.submitFailed, `job type ${JSON.stringify(opts.type)} is not available in this version`, {
           hint: 'use backup, restore, delete, prune, gc or verify',
         }),
       );

@@ -307,7 +307,7 @@ describe('jobs on record in the vault', () => {
     const g = await (await startGc(vault)).done;
     expect(g).toMatchObject({ status: 'SUCCESS', job_type: 'gc' });
     expect(g.result).toHaveProperty('jobRecordsExpired', 0);
-    await expect(startJob(vault, { type: 'copy' })).rejects.toMatchObject({ code: 'BV.Unsupported' });
+    await expect(startJob(vault, { type: 'copy' })).rejects.toMatchObject({ code: 'VolumeBackup.p.0014' });
     expect((await listJobs(vault)).length).toBe(8); // backup, verify, busy backup, 2 deletes, 2 prunes, gc
     await vault.close();
   });
