@@ -37,7 +37,7 @@ export function contractFields(md = readFileSync(CONTRACT_PATH, 'utf8')): string
         // §1.10 has no table: its OperationLog line and error_info/common bullets list the fields.
         if (s === '1.10' && /^(OperationLog|- `error_info`|  - `common`)/.test(line)) {
           const names = /^OperationLog/.test(line) ? ticks(line.split(':').slice(1).join(':')) : ticks(line).slice(0, 1).concat(line.includes('common') ? ['progress', 'request_id', 'task_id'] : ['code', 'message']);
-          for (const n of names) out.add(`${s}:${n}`);
+          for (const n of names) if (/^[A-Za-z_]/.test(n) && n !== 'common') out.add(`${s}:${n}`);
         }
         continue;
       }
