@@ -1,6 +1,6 @@
-// Every key the job model writes in a vault. These move into src/vault/layout.ts (Layout)
-// when the vault's layout module lands; nothing else in src/jobs builds a key by hand.
-import { LEASE_PREFIX } from '../vault/lease.js';
+// Every key the job model writes in a vault (to move into src/vault/layout.ts, beside the
+// others, at merge); nothing else in src/jobs builds a key by hand.
+import { Layout } from '../vault/layout.js';
 
 export const JobKeys = {
   jobPrefix: 'jobs/',
@@ -23,7 +23,7 @@ export const JobKeys = {
   },
   /** The volume lease a job's operation holds (read only, to find dead jobs). */
   leaseKey(scope: string): string {
-    return `${LEASE_PREFIX}${scope}.json`;
+    return Layout.leaseKey(scope);
   },
 };
 

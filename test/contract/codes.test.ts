@@ -22,6 +22,7 @@ import {
 } from '../../src/index.js';
 import { makeImage, tempDir } from '../helpers/images.js';
 import { loopUnavailableReason } from '../helpers/loop.js';
+import { Layout } from '../../src/vault/layout.js';
 import { CODE_TABLE, PRODUCED } from './code-table.js';
 import { contractCodes } from './contract-file.js';
 
@@ -121,7 +122,7 @@ describe('service error codes', () => {
 
     // A corrupt chunk: the restore fails.
     const chunks: string[] = [];
-    for await (const o of vault.store.list('chunks/')) chunks.push(path.join(vaultDir, o.key));
+    for await (const c of vault.listChunks()) chunks.push(path.join(vaultDir, Layout.chunkKey(c.id)));
     const victim = chunks[0]!;
     const good = await fs.readFile(victim);
     const bad = Buffer.from(good);
