@@ -119,6 +119,7 @@ export class Job extends EventEmitter {
       host: os.hostname(),
       pid: process.pid,
       heartbeat_at: t,
+      heartbeat_ms: this.#heartbeatMs,
       lease_scope: leaseScope,
     };
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
