@@ -192,6 +192,7 @@ export class Job extends EventEmitter {
     try {
       this.#set({ status: 'RUNNING', operation_status: 'running', phase: 'starting' });
       await this.#flush();
+      this.emit('progress', this.#progressEvent()); // the first event comes at once, at 0 %
       if (this.#abort.signal.aborted) throw abortError(this.#abort.signal.reason);
       result = await spec.run(this.#context());
     } catch (e) {

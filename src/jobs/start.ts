@@ -172,7 +172,24 @@ export function startPrune(vault: Vault, opts: StartPruneOptions): Promise<Job> 
       type: 'prune',
       entities: { volume_id: opts.volumeId },
       leaseScope: opts.dryRun ? null : opts.volumeId,
-      run: (ctx) => prune(vault, { ...opts, signal: ctx.signal }),
+      async run(ctx) {
+        if (opts.dryRun) return prune(vault, { ...opts, signal: ctx.signal });
+        // The backups the policy removes show `deleting` while the prune runs (a plan made
+        // now; prune plans again under its lease, and every mark is cleared at the end).
+        const plan = await prune(vault, { ...opts, dryRun: true });
+        const marked: string[] = [];
+        const held = new Set((await backupStates(vault, { volumeId: opts.volumeId })).filter((s) => s.status !== 'available').map((s) => s.record.backup_id));
+        for (const d of plan.removed) {
+          if (held.has(d.id)) continue;
+          await putBackupState(vault, { backup_id: d.id, volume_id: opts.volumeId, job_id: ctx.jobId, status: 'deleting' });
+          marked.push(d.id);
+        }
+        try {
+          return await prune(vault, { ...opts, signal: ctx.signal });
+        } finally {
+          for (const id of marked) await clearBackupState(vault, opts.volumeId, id, ctx.jobId).catch(() => {});
+        }
+      },
     },
     opts,
   );
