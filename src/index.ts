@@ -24,17 +24,19 @@ export { restore, type RestoreOptions, type RestoreResult } from './engine/resto
 export { openSource } from './source/block-device-source.js';
 export type { BlockSource, BlockRead } from './source/image-source.js';
 export { parseExtents, type Extent, type ExtentFormat } from './source/extents.js';
-export { listBackups, showBackup, type BackupRecord, type BackupSummary } from './engine/catalog.js';
+export { listBackups, showBackup, isPendingBackup, type BackupRecord, type BackupSummary, type PendingBackup, type BackupListEntry, type ListBackupsOptions } from './engine/catalog.js';
 export { BlockvaultError, ErrorCodes, exitCodeFor, toBlockvaultError, type ErrorCode } from './errors.js';
 export { deleteBackup, type DeleteOptions, type DeleteResult } from './engine/delete.js';
 export { prune, type PruneOptions, type PruneResult } from './engine/prune.js';
 export {
   applyRetention,
+  validateRetentionPolicy,
   type RetentionPolicy,
   type RetentionItem,
   type RetentionDecision,
   type RetentionPlan,
 } from './engine/retention-policy.js';
+export { decideBackupBase, checkFullBackupInterval, type BackupBase } from './engine/full-decision.js';
 export { gc, type GcOptions, type GcResult } from './engine/gc.js';
 export { verify, type VerifyOptions, type VerifyResult, type DamagedChunk } from './engine/verify.js';
 export { vaultStats, type VaultStats, type VolumeStats, type BackupStats } from './engine/stats.js';
@@ -52,3 +54,5 @@ export async function openVault(location: string, opts: OpenVaultOptions = {}): 
   validateOpenOptions(opts); // before the store is opened: a refused option creates nothing
   return Vault.open(location, opts);
 }
+export * from './jobs/index.js';
+export { serviceCodes, busyCodes, isBusy, type ServiceCodes, type ServiceOp } from './errors.js';

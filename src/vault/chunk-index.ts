@@ -11,8 +11,9 @@ import { CHUNK_ID_BYTES } from '../chunk/identity.js';
 import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
 import type { IndexCache } from './index-cache.js';
 import { INDEX_SEGMENT_HEADER_BYTES as HDR, INDEX_SEGMENT_MAGIC, INDEX_SEGMENT_VERSION } from '../chunk/format.js';
+import { Layout } from './layout.js';
 
-export const INDEX_PREFIX = 'index/';
+export const INDEX_PREFIX = Layout.indexPrefix;
 const MAGIC = Buffer.from(INDEX_SEGMENT_MAGIC, 'ascii');
 
 const REC = CHUNK_ID_BYTES + 4;
@@ -167,7 +168,7 @@ export class ChunkIndex {
     if (this.#pending.length === 0) return;
     const recs = this.#pending;
     this.#pending = [];
-    const k = `${INDEX_PREFIX}${name}.idx`;
+    const k = Layout.indexSegmentKey(name);
     try {
       const body = encodeSegment(recs);
       await store.put(k, body);

@@ -6,10 +6,11 @@ import * as v from 'valibot';
 import type { Compression } from '../chunk/compress.js';
 import { VAULT_FORMAT, VAULT_FORMAT_VERSION } from '../chunk/format.js';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
+import { Layout } from './layout.js';
 import { IsoTime, PositiveInt, checkOptions, describeIssues } from './schema.js';
 
 export { VAULT_FORMAT, VAULT_FORMAT_VERSION };
-export const CONFIG_KEY = 'config';
+export const CONFIG_KEY = Layout.config;
 /** A byte-identical copy of the config, written with it: what repairVaultConfig restores
  *  from when the config object is lost (issue 9.2). Under meta/ so no listing of the
  *  vault's data prefixes ever sees it. */

@@ -31,7 +31,7 @@ export function register(program: Command): void {
       const rows = list.map((b) => [
         id(b.backupId),
         b.volumeId,
-        b.type,
+        b.type ?? b.status,
         id(b.parentId),
         opts.long ? b.createdAt : shortTime(b.createdAt),
         formatBytes(b.volumeSize),

@@ -14,9 +14,8 @@ export function register(program: Command): void {
     'A lease of a process that died expires by itself (2 minutes; at once on the same host).',
   );
   addVaultOptions(locks).action(async (opts: CommonOpts) => {
-    const { listLeases } = await import('../../vault/lease-admin.js');
     await withVault(opts, async (vault) => {
-      const leases = await listLeases(vault.store);
+      const leases = await vault.listLeases();
       emit(opts, { leases }, () => {
         if (!leases.length) return '(no leases)';
         return formatTable(
@@ -43,10 +42,9 @@ export function register(program: Command): void {
     'Only break a lease whose process you know is gone: two operations on one volume at once can lose backups.',
   ).option('-y, --yes', 'do not ask for confirmation');
   addVaultOptions(brk).action(async (scope: string, opts: CommonOpts & { yes?: boolean }) => {
-    const { listLeases, breakLease } = await import('../../vault/lease-admin.js');
     await withVault(opts, async (vault) => {
       if (!opts.yes) {
-        const held = (await listLeases(vault.store)).find((l) => l.scope === scope);
+        const held = (await vault.listLeases()).find((l) => l.scope === scope);
         if (held) {
           const who = held.record ? `a ${held.record.op} on ${held.record.host} (pid ${held.record.pid}), ${held.state}` : held.state;
           if (!process.stdin.isTTY) throw usageError(brk, `breaking the lease on ${scope} (${who}) needs confirmation`, 'pass --yes when not at a terminal');
@@ -56,7 +54,7 @@ export function register(program: Command): void {
           }
         }
       }
-      const r = await breakLease(vault.store, scope);
+      const r = await vault.breakLease(scope);
       emit(opts, { ...r, broken: true }, () => `broke the lease on ${scope}${r.removed ? ` (a ${r.removed.op} on ${r.removed.host}, pid ${r.removed.pid})` : ''}`);
     });
   });

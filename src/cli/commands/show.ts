@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { BackupRecord } from '../../engine/catalog.js';
+import type { BackupRecord, PendingBackup } from '../../engine/catalog.js';
 import { formatBytes } from '../../metrics/units.js';
 import { resolveBackupId } from '../backup-ids.js';
 import { newCommand } from '../command.js';
@@ -11,6 +11,20 @@ import { shortTime } from '../table.js';
 export function showRecord(rec: BackupRecord): Omit<BackupRecord, 'serviceMetadata' | 'snapshotId'> {
   const { serviceMetadata: _m, snapshotId: _s, ...rest } = rec;
   return rest;
+}
+
+/** A backup that is running (creating) or failed (error): no manifest yet, only its record. */
+function pending(rec: PendingBackup): string {
+  const rows: Array<[string, string]> = [
+    ['backup', rec.backupId],
+    ['volume', rec.volumeId],
+    ['status', rec.status + (rec.progress !== null ? ` (${rec.progress} %)` : '')],
+    ['job', rec.jobId],
+    ['created', `${shortTime(rec.createdAt)} UTC`],
+  ];
+  if (rec.fail_reason) rows.push(['failed', `${rec.fail_reason} [${rec.error_code ?? '-'} / ${rec.cbr_error_code ?? '-'}]`]);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
 }
 
 function human(rec: BackupRecord): string {
@@ -41,9 +55,10 @@ export function register(program: Command): void {
     'blockvault show 4662abbd --json',
   ]);
   addVaultOptions(cmd).action(async (given: string, opts: CommonOpts) => {
-    const { showBackup } = await import('../../engine/catalog.js');
+    const { showBackup, isPendingBackup } = await import('../../engine/catalog.js');
     await withVault(opts, async (vault) => {
       const rec = await showBackup(vault, await resolveBackupId(vault, given));
+      if (isPendingBackup(rec)) return emit(opts, rec, () => pending(rec));
       emit(opts, showRecord(rec), () => human(rec));
     });
   });
