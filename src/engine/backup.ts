@@ -276,7 +276,7 @@ class BackupRun {
   /** Stores a chunk unless the vault (or a sibling worker) has it; returns its stored length. */
   async #store(id: Buffer, rawLength: number, obj: Buffer, payloadLength: number): Promise<number> {
     const { counters, index, vault } = this;
-    const known = index.storedLength(id);
+    const known = await index.lookup(id);
     const k = id.toString('latin1');
     const pending = known === undefined ? this.#inflight.get(k) : undefined;
     if (known !== undefined || pending) {
