@@ -10,7 +10,7 @@ export const SEG_HEADER = 12;
 export const SEG_REC = CHUNK_ID_BYTES + 4;
 const MAGIC = Buffer.from('BVIX', 'ascii');
 /** Segments up to this size are fetched whole; larger ones in pieces of this size. */
-export const SEGMENT_PIECE_BYTES = 4 * 1024 * 1024 - ((4 * 1024 * 1024) % SEG_REC);
+export const SEGMENT_PIECE_BYTES = 2 * 1024 * 1024 - ((2 * 1024 * 1024) % SEG_REC);
 
 export class SegmentDamaged extends Error {
   constructor(key: string, what: string) {

@@ -1,7 +1,7 @@
 // Builds a run (index-run.ts) from records in any order with bounded memory: records are
 // distributed by the top bits of their id into bucket files (ids are uniform, so the buckets
 // are even), then each bucket is sorted in memory and written out in order. Memory is the
-// bucket write buffers (≤ 16 MiB) plus one bucket (≈ 128 Ki records, 5 MiB), whatever the
+// bucket write buffers (≤ 8 MiB) plus one bucket (≈ 64 Ki records, 2.5 MiB), whatever the
 // total. Of records with the same id, the one with the highest segment ordinal is kept.
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -9,9 +9,9 @@ import path from 'node:path';
 import { CHUNK_ID_BYTES } from '../chunk/identity.js';
 import { LREC, RunWriter } from './index-run.js';
 
-const BUCKET_TARGET = 128 * 1024;
+const BUCKET_TARGET = 64 * 1024;
 const MAX_BUCKET_BITS = 8;
-const WRITE_BUFFERS_BYTES = 16 * 1024 * 1024;
+const WRITE_BUFFERS_BYTES = 8 * 1024 * 1024;
 
 interface Bucket {
   buf: Buffer;
@@ -82,19 +82,21 @@ export class RunBuilder {
    *  (segments found damaged after their pieces were pushed). Returns the writer (count, perOrd). */
   async finish(file: string, drop?: ReadonlySet<number>): Promise<RunWriter> {
     const out = await RunWriter.create(file, Math.max(this.#pushed, 1));
+    let whole = Buffer.alloc(0); // one buffer for every bucket read back: less garbage
     try {
       for (let b = 0; b < this.#buckets.length; b++) {
         const bucket = this.#buckets[b]!;
         let all = bucket.buf.subarray(0, bucket.n * LREC);
         if (bucket.fh) {
-          const whole = Buffer.alloc(bucket.written + all.length);
+          const need = bucket.written + all.length;
+          if (whole.length < need) whole = Buffer.alloc(Math.ceil(need * 1.25));
           for (let done = 0; done < bucket.written; ) {
             const { bytesRead } = await bucket.fh.read(whole, done, bucket.written - done, done);
             if (bytesRead === 0) throw new Error('bucket file shrank while building the local index');
             done += bytesRead;
           }
           all.copy(whole, bucket.written);
-          all = whole;
+          all = whole.subarray(0, need);
           await bucket.fh.close();
           bucket.fh = undefined;
         }
