@@ -6,12 +6,28 @@
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { CHUNK_ID_BYTES } from '../chunk/identity.js';
 import { LREC, RunWriter } from './index-run.js';
 
 const BUCKET_TARGET = 64 * 1024;
 const MAX_BUCKET_BITS = 8;
 const WRITE_BUFFERS_BYTES = 8 * 1024 * 1024;
+
+// A rebuild streams hundreds of MiB through short-lived Buffers (segment pieces, buckets) on a
+// heap that is otherwise tiny, so V8 lets ~60 MiB of them pile up between collections. A
+// rebuild is rare: collecting every 32 MiB it moves keeps its peak near its live set. `gc`
+// comes from a fresh context made after --expose-gc is set (as in chunk/block-worker.ts).
+let collector: (() => void) | undefined;
+function collect(): void {
+  if (!collector) {
+    v8.setFlagsFromString('--expose-gc');
+    collector = vm.runInNewContext('gc') as () => void;
+  }
+  collector();
+}
+const COLLECT_EVERY_BYTES = 32 * 1024 * 1024;
 
 interface Bucket {
   buf: Buffer;
@@ -25,6 +41,7 @@ export class RunBuilder {
   readonly #bits: number;
   readonly #buckets: Bucket[];
   #pushed = 0;
+  #sinceCollect = 0;
 
   private constructor(dir: string, expected: number, bucketRecords: number) {
     this.#dir = dir;
@@ -48,6 +65,11 @@ export class RunBuilder {
 
   /** Adds `count` records of LREC bytes from `buf` (copied: the caller may reuse it). */
   async push(buf: Buffer, count: number, keep?: (ord: number) => boolean): Promise<void> {
+    this.#sinceCollect += count * LREC;
+    if (this.#sinceCollect >= COLLECT_EVERY_BYTES) {
+      this.#sinceCollect = 0;
+      collect();
+    }
     const shift = 32 - this.#bits;
     for (let i = 0; i < count; i++) {
       const off = i * LREC;
@@ -101,6 +123,7 @@ export class RunBuilder {
           bucket.fh = undefined;
         }
         bucket.buf = Buffer.alloc(0); // free as we go
+        if ((b & 31) === 31) collect();
         const n = all.length / LREC;
         const order = sortRecords(all, n, this.#bits);
         let prev = -1;
@@ -113,6 +136,7 @@ export class RunBuilder {
         }
       }
       await out.finish();
+      collect();
       return out;
     } catch (e) {
       await out.abort();
