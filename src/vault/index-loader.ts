@@ -51,13 +51,22 @@ export interface ConsolidateResult {
   records: number;
 }
 
+const CACHE_DISK_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
+
 export function isRemoteStore(store: ObjectStore): boolean {
   return !store.url.startsWith('file:');
 }
 
 export async function loadChunkIndex(store: ObjectStore, hashKeyHex: string, opts: IndexLoadOptions = {}): Promise<ChunkIndex> {
   const dir = await localIndexDir(vaultCacheId(hashKeyHex), { dir: opts.indexCacheDir });
-  const index = await ChunkIndex.load(store, { dir, remote: isRemoteStore(store) });
+  let index: ChunkIndex;
+  try {
+    index = await ChunkIndex.load(store, { dir, remote: isRemoteStore(store) });
+  } catch (e) {
+    // The local copy is a cache: a full or read-only cache disk must not fail the operation.
+    if (!dir || !CACHE_DISK_ERRORS.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    index = await ChunkIndex.load(store, { remote: isRemoteStore(store) });
+  }
   const above = opts.consolidateAbove ?? CONSOLIDATE_ABOVE;
   if (above > 0 && index.listed.length > above) {
     await consolidateIndex(store, index, { olderThan: opts.consolidateOlderThan }).catch(() => undefined);

@@ -347,6 +347,9 @@ async function readState(dir: string): Promise<LocalState> {
       Number.isInteger(s.count) &&
       Array.isArray(s.segments) &&
       Array.isArray(s.retired) &&
+      // only names this code makes: a tampered state must not point outside the directory
+      (s.base === null || (typeof s.base === 'string' && /^base-[a-z0-9-]+\.run$/.test(s.base))) &&
+      (s.delta === null || (typeof s.delta === 'string' && /^delta-[a-z0-9-]+\.bin$/.test(s.delta))) &&
       s.segments.every((e) => typeof e.key === 'string' && Number.isInteger(e.size) && typeof e.tag === 'string' && Number.isInteger(e.ord) && e.ord < s.nextOrd);
     return ok ? s : emptyState();
   } catch {

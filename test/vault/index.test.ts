@@ -186,6 +186,13 @@ describe('chunk index: local copy', () => {
       async (file) => fs.truncate(file, (await fs.stat(file)).size - 100),
       async () => fs.writeFile(path.join(cache, 'state.json'), '{"format":"blockvault-local-index","version":1,"segments":7'),
     ];
+    // a state naming a file outside its directory is foreign: rebuilt, and that file left alone
+    const outside = path.join(root, 'damage', 'precious');
+    await fs.writeFile(outside, 'keep me');
+    damage.push(async () => {
+      const st = JSON.parse(await fs.readFile(path.join(cache, 'state.json'), 'utf8')) as Record<string, unknown>;
+      await fs.writeFile(path.join(cache, 'state.json'), JSON.stringify({ ...st, base: '../precious' }));
+    });
     for (const d of damage) {
       await d(await baseFile());
       const i = await ChunkIndex.load(store, { dir: cache, tuning });
@@ -193,6 +200,22 @@ describe('chunk index: local copy', () => {
       await expectAnswers(i, truth, []);
       await i.close();
     }
+    expect(await fs.readFile(outside, 'utf8')).toBe('keep me');
+  });
+
+  it('streams a large segment in pieces, and drops all of one whose checksum fails at its end', async () => {
+    const { store, cache } = await fresh('large');
+    const good = recs(70_000); // 2.5 MB: read in ranged pieces
+    const bad = recs(70_000);
+    await putSegment(store, 'good', good);
+    const body = encodeSegment(bad);
+    body[body.length - 9]! ^= 1; // last record's length byte: only the final checksum can tell
+    await store.put(`${INDEX_PREFIX}bad.idx`, body);
+    const i = await ChunkIndex.load(store, { dir: cache, tuning });
+    expect(i.rebuilt).toBe(true);
+    expect(i.size).toBe(good.length);
+    await expectAnswers(i, new Map(good.map((x) => [hex(x.id), x.storedLength])), bad.slice(0, 2000).map((x) => x.id));
+    await i.close();
   });
 
   it('without a cache directory it still works (a private temporary copy)', async () => {
