@@ -38,12 +38,16 @@
 // any chunk; chunks of U are named by no manifest and no index segment; a condemned record
 // is deleted only after its chunks are, and a re-run redoes whatever was left.
 //
-// A backup that loaded the index after step 5 and stores a block whose chunk is in U finds
-// the object still present. It does not trust it: it rewrites the object (backup.ts), which
-// moves its modification time, and the sweep HEADs each object just before deleting it and
-// spares any newer than when it was listed. What remains is the gap between that HEAD and
-// the DELETE of one object (milliseconds), hit only if a backup that started during this
-// sweep rewrites exactly that garbage chunk inside the gap; a deep verify would name it.
+// A backup that took its lease after step 6 and stores a block whose chunk is in U finds
+// the object still present. It does not trust it: it rewrites the object (chunk-access.ts),
+// which moves its modification time, and the sweep HEADs each object just before deleting it
+// and spares any newer than when it was listed. That leaves the gap between the HEAD and the
+// DELETE of one object, and a second backup that deduplicates against the rewritten chunk
+// through the first one's index segment. Both are closed on the backup's side
+// (engine/backup-confirm.ts): a backup that saw GC's lease held when it took its own confirms
+// its dedup hits and rewritten chunks only after that GC has ended, and stores any that are
+// gone again before it writes its manifest. A GC that starts later sees the backup's lease
+// at step 6 and deletes nothing (steps 8 and 9 both wait for L to be empty) while it runs.
 import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
 import { idToHex } from '../chunk/identity.js';
@@ -257,7 +261,10 @@ async function run(vault: Vault, ownLease: string | undefined, opts: GcOptions):
       if (!dry) await meta.delete(key);
       continue;
     }
-    if (rec.leases.some((id) => liveIds.has(id))) {
+    // Not while any operation runs: one that started after this record was written may have
+    // loaded an index (from before step 5) that lists its chunks again, and deduplicate
+    // against them; its lease is in L. Its chunks stay in U and are condemned again below.
+    if (leases.length > 0 || rec.leases.some((id) => liveIds.has(id))) {
       result.recordsWaiting++;
       continue;
     }
