@@ -182,6 +182,7 @@ class BackupRun {
       this.vault.nameIndexSegments(this.backupId);
       // After this run's lease: a GC running now may still sweep (backup-confirm.ts).
       this.#confirm = new ChunkConfirmer(this.vault, counters, this.#stop.signal, await this.vault.gcLeaseHolder());
+      this.#confirm.planInherited(this.parent, (await this.vault.chunkIndex()).size);
       this.#segmentsBefore = this.vault.indexSegmentsWritten;
       this.#pool = new BlockPool({
         hasher: this.vault.hasher,

@@ -79,6 +79,23 @@ describe('a chunk object the index lists is gone', () => {
     }
   });
 
+  it('with few inherited chunks, each is confirmed with a HEAD (no listing) and a gone one stored again', async () => {
+    const vaultDir = path.join(dir, 'heads');
+    const image = path.join(dir, 'heads.img');
+    await makeImage(image, { blockSize: BS, seed: 4, blocks: ['random', 'zeros', 'hole'] });
+    const vault = await openVault(vaultDir, { create: true, blockSize: BS });
+    try {
+      const first = await backup(vault, { source: image, volumeId: 'h' });
+      await loseChunk(vaultDir, await chunkIdOfBlock(vault, first.backupId, 0));
+      const inc = await backup(vault, { source: image, volumeId: 'h' });
+      expect(inc.counters.chunksConfirmed).toBe(1);
+      expect(inc.counters.chunksRestored).toBe(1);
+      await restoresTo(vault, inc.backupId, image);
+    } finally {
+      await vault.close();
+    }
+  });
+
   it('a block skipped through a changed-extent list is read again when its chunk is gone', async () => {
     const { vaultDir, image, vault, first } = await setUp('extents');
     try {
