@@ -40,5 +40,5 @@ async function run(location: string, image: string): Promise<void> {
 
 const [image, local, s3] = process.argv.slice(2);
 if (!image || !local) throw new Error('usage: confirm-cost <image> <local vault dir> [s3://bucket/prefix]');
-await run(local, image);
+if (local !== '-') await run(local, image);
 if (s3) await run(s3, image);
