@@ -227,3 +227,31 @@ describe.skipIf(!!skip)('S3 vault: the lifecycle calls take an S3 vault too', ()
     }
   });
 });
+
+describe.skipIf(!!skip)('S3 vault: a chunk object gone from the bucket (issue 9.1)', () => {
+  it('the next backup that dedups against it finds it with a HEAD (404) and stores it again', async () => {
+    const img = path.join(dir, 'gone.img');
+    await makeImage(img, { blocks: ['random', 'text', 'random', 'text'], blockSize: BS, seed: 41 });
+    const first = await countedVault('gone');
+    const b1 = await backup(first.vault, { source: img, volumeId: 'g1' });
+    const map = await first.vault.blockMap(b1.backupId);
+    const { Layout } = await import('../../src/vault/layout.js');
+    await first.vault.meta.delete(Layout.chunkKey(map.idAt(2))); // as a lifecycle rule would
+    await first.vault.close();
+
+    const second = await countedVault('gone');
+    const b2 = await backup(second.vault, { source: img, volumeId: 'g2' }); // every block a dedup hit
+    expect(b2.counters.chunksConfirmed).toBe(4);
+    expect(second.counts.counts.head).toBe(4); // one HEAD per distinct chunk, on the real server
+    expect(b2.counters.chunksRestored).toBe(1);
+    expect(second.counts.counts.putIfAbsent).toBe(1 /* the chunk */ + 1 /* manifest */ + 1 /* lease */);
+    await second.vault.close();
+    const v = await openVault(url('gone'), opts());
+    for (const id of [b1.backupId, b2.backupId]) {
+      const out = path.join(dir, `gone-${id}.out`);
+      await restore(v, { backupId: id, target: out });
+      expect(await sha256File(out)).toBe(await sha256File(img));
+    }
+    await v.close();
+  });
+});
