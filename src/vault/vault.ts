@@ -5,7 +5,7 @@
 import { CHUNK_ID_BYTES, ChunkHasher } from '../chunk/identity.js';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
 import { openStore, type StoreOptions } from '../store/open-store.js';
-import { isNotFound, type ObjectInfo, type ObjectStore } from '../store/object-store.js';
+import { isNotFound, type ObjectStore } from '../store/object-store.js';
 import { BlockMap } from './block-map.js';
 import {
   ChunkAccess,
@@ -21,7 +21,11 @@ import { readChecked, unstableReadError } from './chunk-reread.js';
 import { loadChunkIndex, type IndexLoadOptions } from './index-loader.js';
 import { decodeConfig, encodeConfig, newConfig, type VaultConfig } from './config.js';
 import { Layout } from './layout.js';
-import { acquireLease, leaseIsLive, liveLeases, type Lease, type LeaseOp, type LeaseRecord } from './lease.js';
+import { acquireLease, liveLeases, type Lease, type LeaseOp, type LeaseRecord } from './lease.js';
+import { gcLeaseHolder, metaObjects, type MetaObjects, type StoredObject } from './vault-meta.js';
+
+export { validateVolumeId } from './vault-meta.js';
+export type { MetaObjects, StoredObject };
 import {
   MANIFEST_PREFIX_BYTES,
   ManifestFormatError,
@@ -40,18 +44,7 @@ const HEADER_PROBE_BYTES = 16 * 1024;
 const DEFAULT_CONCURRENCY = 8;
 
 export type { ChunkCodec, ChunkListing, PutChunkInfo, PutChunkResult, ReadChunkOptions };
-export type StoredObject = ObjectInfo;
 
-/** Small non-chunk objects (records, jobs, keys): plain get/put/list/delete by key. */
-export interface MetaObjects {
-  /** undefined when absent. */
-  get(key: string, opts?: { signal?: AbortSignal }): Promise<Buffer | undefined>;
-  put(key: string, body: Buffer, opts?: { ifAbsent?: boolean; signal?: AbortSignal }): Promise<boolean>;
-  list(prefix: string): AsyncIterable<StoredObject>;
-  delete(key: string): Promise<void>;
-  /** Makes every resolved put and delete durable (see ObjectStore.sync). */
-  sync(): Promise<void>;
-}
 
 export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions, IndexFlushPolicy {
   /** Make the vault if there is none (the first backup does this). */
@@ -61,15 +54,6 @@ export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions, IndexF
   compression?: Compression;
 }
 
-const VOLUME_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-
-export function validateVolumeId(volumeId: string): void {
-  if (!VOLUME_ID.test(volumeId)) {
-    throw new BlockvaultError(ErrorCodes.badInput, `volume id ${JSON.stringify(volumeId)} is not valid`, {
-      hint: 'use 1–128 letters, digits, ".", "_", ":" or "-", starting with a letter or digit (a UUID works)',
-    });
-  }
-}
 
 export class Vault {
   readonly #store: ObjectStore;
@@ -87,20 +71,7 @@ export class Vault {
     this.hasher = new ChunkHasher(hashKey);
     this.chunkCodec = { hashKey, compression: config.compression };
     this.#chunks = new ChunkAccess(store, this.hasher, () => loadChunkIndex(store, config.hashKey, opts), opts);
-    this.meta = {
-      get: async (key, o) => {
-        try {
-          return await store.get(key, o);
-        } catch (e) {
-          if (isNotFound(e)) return undefined;
-          throw e;
-        }
-      },
-      put: (key, body, o) => store.put(key, body, o),
-      list: (prefix) => store.list(prefix),
-      delete: (key) => store.delete(key),
-      sync: () => store.sync(),
-    };
+    this.meta = metaObjects(store);
   }
 
   get url(): string {
@@ -435,15 +406,8 @@ export class Vault {
   }
 
   /** The id of GC's vault-wide lease while a GC holds it (one GET), else undefined. */
-  async gcLeaseHolder(): Promise<string | undefined> {
-    const body = await this.meta.get(Layout.leaseKey(Layout.gcLeaseScope));
-    if (!body) return undefined;
-    try {
-      const rec = JSON.parse(body.toString('utf8')) as LeaseRecord;
-      return typeof rec.leaseId === 'string' && typeof rec.expiresAt === 'string' && leaseIsLive(rec) ? rec.leaseId : undefined;
-    } catch {
-      return undefined; // torn by hand: treated as absent, as lease.ts does
-    }
+  gcLeaseHolder(): Promise<string | undefined> {
+    return gcLeaseHolder(this.meta);
   }
 
   /** The leases held now (expired ones and those of dead local processes left out). */
