@@ -121,7 +121,15 @@ export class Vault {
       if (!(await store.put(Layout.config, encodeConfig(cfg), { ifAbsent: true }))) raw = await store.get(Layout.config);
       else return new Vault(store, cfg, opts);
     }
-    const cfg = decodeConfig(raw, `${store.url}/${Layout.config}`);
+    // A body that fails its checksum is read again: damaged only when the bad bytes repeat.
+    let first: Buffer | undefined = raw;
+    const read = async () => {
+      const b = first ?? (await store.get(Layout.config));
+      first = undefined;
+      return b;
+    };
+    const where = `${store.url}/${Layout.config}`;
+    const cfg = await readChecked(read, (b) => decodeConfig(b, where), (o) => (o.stable ? o.error : unstableReadError(Layout.config, store.url, o)));
     if (opts.blockSize !== undefined && opts.blockSize !== cfg.blockSize) {
       throw new BlockvaultError(
         ErrorCodes.badInput,

@@ -96,3 +96,23 @@ describe('a bad body is read again before it is called damage', () => {
     await vault.close();
   });
 });
+
+describe('the config', () => {
+  it('a config body read bad once is read again; bad twice the same is damage', async () => {
+    const { vault } = await setUp('config');
+    await vault.close();
+    const reopen = new FlakyStore(await openStore(path.join(dir, 'config'), {}));
+    reopen.prefix = 'config';
+    reopen.times = 1;
+    const again = await Vault.onStore(reopen);
+    expect(again.blockSize).toBe(BS);
+    reopen.times = 100;
+    reopen.same = true;
+    const err = await Vault.onStore(reopen).catch((e) => e);
+    expect(err.code).toBe('BV.VaultDamaged');
+    reopen.same = false;
+    const flaky = await Vault.onStore(reopen).catch((e) => e);
+    expect(flaky.code).toBe('BV.Store');
+    await again.close();
+  });
+});
