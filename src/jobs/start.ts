@@ -152,7 +152,7 @@ export function startDelete(vault: Vault, opts: StartDeleteOptions): Promise<Job
         const held = mine && mine.status !== 'available' ? mine : undefined;
         if (!held) await putBackupState(vault, { backup_id: opts.backupId, volume_id: volumeId, job_id: ctx.jobId, status: 'deleting' });
         try {
-          return await deleteBackup(vault, opts.backupId, { signal: ctx.signal });
+          return await deleteBackup(vault, opts.backupId, { signal: ctx.signal, onProgress: both(undefined, ctx) });
         } finally {
           if (!held) await clearBackupState(vault, volumeId, opts.backupId, ctx.jobId);
         }
@@ -185,7 +185,7 @@ export function startPrune(vault: Vault, opts: StartPruneOptions): Promise<Job> 
           marked.push(d.id);
         }
         try {
-          return await prune(vault, { ...opts, signal: ctx.signal });
+          return await prune(vault, { ...opts, signal: ctx.signal, onProgress: both(opts.onProgress, ctx) });
         } finally {
           for (const id of marked) await clearBackupState(vault, opts.volumeId, id, ctx.jobId).catch(() => {});
         }
@@ -206,7 +206,7 @@ export function startGc(vault: Vault, opts: StartGcOptions = {}): Promise<Job> {
       entities: {},
       leaseScope: opts.dryRun ? null : GC_LEASE_SCOPE,
       async run(ctx) {
-        const r = await gc(vault, { ...opts, signal: ctx.signal });
+        const r = await gc(vault, { ...opts, signal: ctx.signal, onProgress: both(opts.onProgress, ctx) });
         const jobRecordsExpired = opts.dryRun ? 0 : await sweepJobs(vault, { keepFinishedMs: opts.keepFinishedMs });
         return { ...r, jobRecordsExpired };
       },
@@ -225,7 +225,7 @@ export function startVerify(vault: Vault, opts: StartVerifyOptions = {}): Promis
       type: 'verify',
       entities: opts.volumeId ? { volume_id: opts.volumeId } : {},
       leaseScope: null,
-      run: (ctx) => verify(vault, { ...opts, signal: ctx.signal }),
+      run: (ctx) => verify(vault, { ...opts, signal: ctx.signal, onProgress: both(opts.onProgress, ctx) }),
     },
     opts,
   );

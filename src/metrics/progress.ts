@@ -7,7 +7,16 @@ import { mbPerSecond } from './units.js';
 export interface OperationCounters {
   backup: BackupCounters;
   restore: RestoreCounters;
+  gc: PhaseCounters;
+  verify: PhaseCounters;
+  stats: PhaseCounters;
+  delete: PhaseCounters;
+  prune: PhaseCounters;
 }
+
+/** Operations made of named phases report the numeric fields of their result so far
+ *  (gc: chunks marked, swept…; verify: chunks checked, damaged…; delete: mergedInto…). */
+export type PhaseCounters = Readonly<Record<string, number>>;
 
 export type ProgressOp = keyof OperationCounters;
 
@@ -15,8 +24,12 @@ export type ProgressOp = keyof OperationCounters;
 export interface ProgressEventOf<O extends ProgressOp> {
   event: 'progress';
   op: O;
+  /** '' where the operation is vault-wide (gc, verify, stats). */
   volumeId: string;
   backupId: string;
+  /** Operations made of named phases (gc, verify, stats, delete, prune): the phase running
+   *  and its own done/total (items: manifests, chunks, segments…); bytes* then mirror them. */
+  phase?: { name: string; done: number; total: number };
   /** Logical bytes done and in all. */
   bytesDone: number;
   bytesTotal: number;

@@ -109,6 +109,11 @@ function ownerGone(rec: { host: string; pid: number }): boolean {
   return rec.host === os.hostname() && rec.pid !== process.pid && !processAlive(rec.pid);
 }
 
+/** Held now: not expired and, on this host, its process still runs. */
+export function leaseIsLive(rec: LeaseRecord, now = Date.now()): boolean {
+  return !isStale(rec, now);
+}
+
 function isStale(rec: LeaseRecord, now: number): boolean {
   return Date.parse(rec.expiresAt) < now || ownerGone(rec);
 }
