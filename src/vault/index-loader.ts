@@ -43,7 +43,7 @@ export interface ConsolidateResult {
 }
 
 export function isRemoteStore(store: ObjectStore): boolean {
-  return !store.url.startsWith('file:');
+  return store.capabilities.remote ?? !store.url.startsWith('file:');
 }
 
 export async function loadChunkIndex(store: ObjectStore, hashKeyHex: string, opts: IndexLoadOptions = {}): Promise<ChunkIndex> {
