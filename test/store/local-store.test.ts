@@ -1,0 +1,48 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LocalStore, STALE_TMP_MS, TMP_DIR } from '../../src/store/local-store.js';
+import { openStore } from '../../src/store/open-store.js';
+import { storeContract } from './contract.js';
+
+const root = await fs.mkdtemp(path.join(os.tmpdir(), 'bv-local-store-'));
+afterAll(() => fs.rm(root, { recursive: true, force: true }));
+
+storeContract('local directory', { open: () => openStore(path.join(root, 'contract'), { create: true }) });
+
+describe('LocalStore durability and leftovers', () => {
+  it('defers the fdatasync of deferred puts to sync(), which covers every one of them', async () => {
+    const s = await LocalStore.open(path.join(root, 'defer'), { create: true, deferSyncPrefixes: ['chunks/'] });
+    for (let i = 0; i < 20; i++) await s.put(`chunks/${i % 3}/c${i}`, Buffer.alloc(100, i), { ifAbsent: true });
+    await s.put('misc/explicit', Buffer.from('x'), { deferSync: true });
+    await s.put('manifests/m', Buffer.from('made durable on put'), { ifAbsent: true });
+    expect(s.pendingSync).toBe(21); // the manifest is not owed: it was synced before its rename
+    await s.delete('chunks/0/c0'); // deleted before sync: nothing left to make durable
+    expect(s.pendingSync).toBe(20);
+    await s.sync();
+    expect(s.pendingSync).toBe(0);
+    await s.put('chunks/x/again', Buffer.from('y'), { ifAbsent: true });
+    expect(s.pendingSync).toBe(1);
+    await s.close(); // close syncs too
+    expect(s.pendingSync).toBe(0);
+  });
+
+  it('removes crash leftovers in .tmp older than the lease TTL when opened for writing, and only those', async () => {
+    const dir = path.join(root, 'leftovers');
+    await (await LocalStore.open(dir, { create: true })).close();
+    const tmp = path.join(dir, TMP_DIR);
+    const old = new Date(Date.now() - STALE_TMP_MS - 60_000);
+    for (const n of ['a.tmp', 'b.tmp']) {
+      await fs.writeFile(path.join(tmp, n), 'partial');
+      await fs.utimes(path.join(tmp, n), old, old);
+    }
+    await fs.writeFile(path.join(tmp, 'fresh.tmp'), 'a live writer');
+    const ro = await LocalStore.open(dir, { readOnly: true });
+    expect(ro.removedLeftovers).toBe(0);
+    expect((await fs.readdir(tmp)).sort()).toEqual(['a.tmp', 'b.tmp', 'fresh.tmp']);
+    const rw = await LocalStore.open(dir);
+    expect(rw.removedLeftovers).toBe(2);
+    expect(await fs.readdir(tmp)).toEqual(['fresh.tmp']);
+  });
+});
