@@ -13,6 +13,8 @@ export interface ContractSuite {
   cleanup?(): Promise<void>;
   /** Keys to list past a page (S3 pages by 1000; default 1100). */
   manyKeys?: number;
+  /** Why the suite cannot run here (no server); skipped with that reason. */
+  skip?: string | undefined;
 }
 
 async function collect(it: AsyncIterable<ObjectInfo>): Promise<ObjectInfo[]> {
@@ -40,7 +42,7 @@ function expectNotFound(e: unknown, key: string): void {
 }
 
 export function storeContract(name: string, suite: ContractSuite): void {
-  describe(`ObjectStore contract: ${name}`, () => {
+  describe.skipIf(!!suite.skip)(`ObjectStore contract: ${name}`, () => {
     let store: ObjectStore;
     beforeAll(async () => {
       store = await suite.open();
