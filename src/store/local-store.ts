@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import pLimit from 'p-limit';
 import { BlockvaultError, ErrorCodes, abortError } from '../errors.js';
 import { StoreError, StoreNotFoundError, checkKey, checkRange } from './store-errors.js';
-import type { GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
+import type { CallOptions, GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
 
 export const TMP_DIR = '.tmp';
 /** Temp files older than this are crash leftovers (the lease TTL: no live writer is slower). */
@@ -176,7 +176,8 @@ export class LocalStore implements ObjectStore {
     }
   }
 
-  async head(key: string): Promise<ObjectInfo | undefined> {
+  async head(key: string, opts?: CallOptions): Promise<ObjectInfo | undefined> {
+    if (opts?.signal?.aborted) throw abortError(opts.signal.reason);
     const p = this.#path(key);
     try {
       const st = await fs.stat(p);
@@ -187,13 +188,14 @@ export class LocalStore implements ObjectStore {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, opts?: CallOptions): AsyncIterable<ObjectInfo> {
     const slash = prefix.lastIndexOf('/');
     const base = slash >= 0 ? prefix.slice(0, slash) : '';
-    yield* this.#walk(base, prefix);
+    yield* this.#walk(base, prefix, opts?.signal);
   }
 
-  async *#walk(rel: string, prefix: string): AsyncIterable<ObjectInfo> {
+  async *#walk(rel: string, prefix: string, signal: AbortSignal | undefined): AsyncIterable<ObjectInfo> {
+    if (signal?.aborted) throw abortError(signal.reason);
     let entries;
     try {
       entries = await fs.readdir(path.join(this.root, rel), { withFileTypes: true });
@@ -206,7 +208,7 @@ export class LocalStore implements ObjectStore {
       if (!rel && ent.name === TMP_DIR) continue;
       if (ent.isDirectory()) {
         // Descend only where the prefix can still match.
-        if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) yield* this.#walk(key, prefix);
+        if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) yield* this.#walk(key, prefix, signal);
       } else if (ent.isFile() && key.startsWith(prefix)) {
         const st = await fs.stat(path.join(this.root, key)).catch(() => undefined);
         if (st) yield { key, size: st.size, lastModified: st.mtime };
@@ -214,7 +216,8 @@ export class LocalStore implements ObjectStore {
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, opts?: CallOptions): Promise<void> {
+    if (opts?.signal?.aborted) throw abortError(opts.signal.reason);
     const p = this.#path(key);
     await fs.rm(p, { force: true }).catch((e) => {
       throw storeError(e, 'delete', p);
@@ -223,8 +226,8 @@ export class LocalStore implements ObjectStore {
     this.#dirtyDirs.add(path.dirname(p));
   }
 
-  async deleteMany(keys: string[]): Promise<void> {
-    for (const k of keys) await this.delete(k);
+  async deleteMany(keys: string[], opts?: CallOptions): Promise<void> {
+    for (const k of keys) await this.delete(k, opts);
   }
 
   async sync(): Promise<void> {

@@ -3,7 +3,7 @@
 // keeps them; MemoryStore.drop(name) forgets them. Bodies are copied in and out, so no caller
 // can change a stored object through a buffer it holds, and a second read returns fresh bytes.
 import { checkKey, checkRange, StoreNotFoundError } from './store-errors.js';
-import type { GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
+import type { CallOptions, GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
 import { abortError } from '../errors.js';
 
 interface StoredObject {
@@ -73,24 +73,26 @@ export class MemoryStore implements ObjectStore {
     return true;
   }
 
-  async head(key: string): Promise<ObjectInfo | undefined> {
-    this.#check(key);
+  async head(key: string, opts?: CallOptions): Promise<ObjectInfo | undefined> {
+    this.#check(key, opts?.signal);
     const o = this.#objects.get(key);
     return o ? { key, size: o.body.length, lastModified: o.lastModified } : undefined;
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, opts?: CallOptions): AsyncIterable<ObjectInfo> {
+    if (opts?.signal?.aborted) throw abortError(opts.signal.reason);
     // A snapshot: puts and deletes during the walk do not disturb it.
     const hits = [...this.#objects].filter(([k]) => k.startsWith(prefix));
     for (const [key, o] of hits) yield { key, size: o.body.length, lastModified: o.lastModified };
   }
 
-  async delete(key: string): Promise<void> {
-    this.#check(key);
+  async delete(key: string, opts?: CallOptions): Promise<void> {
+    this.#check(key, opts?.signal);
     this.#objects.delete(key);
   }
 
-  async deleteMany(keys: string[]): Promise<void> {
+  async deleteMany(keys: string[], opts?: CallOptions): Promise<void> {
+    if (opts?.signal?.aborted) throw abortError(opts.signal.reason);
     for (const k of keys) checkKey(k, this.url);
     for (const k of keys) this.#objects.delete(k);
   }

@@ -49,9 +49,12 @@ export interface PutOptions {
   signal?: AbortSignal;
 }
 
-export interface GetOptions {
+/** Every call takes a signal: an abort (Ctrl-C, SIGTERM) ends it within seconds. */
+export interface CallOptions {
   signal?: AbortSignal;
 }
+
+export type GetOptions = CallOptions;
 
 export interface StoreCapabilities {
   /** put({ifAbsent}) is atomic on the server. When false, put-if-absent is best effort
@@ -77,12 +80,12 @@ export interface ObjectStore {
    *  With ifAbsent, resolves false (and writes nothing) when the key exists. */
   put(key: string, body: Buffer, opts?: PutOptions): Promise<boolean>;
   /** undefined when absent. */
-  head(key: string): Promise<ObjectInfo | undefined>;
+  head(key: string, opts?: CallOptions): Promise<ObjectInfo | undefined>;
   /** Every object whose key starts with prefix, in no promised order. */
-  list(prefix: string): AsyncIterable<ObjectInfo>;
+  list(prefix: string, opts?: CallOptions): AsyncIterable<ObjectInfo>;
   /** Idempotent: deleting an absent key succeeds. */
-  delete(key: string): Promise<void>;
-  deleteMany(keys: string[]): Promise<void>;
+  delete(key: string, opts?: CallOptions): Promise<void>;
+  deleteMany(keys: string[], opts?: CallOptions): Promise<void>;
   /** Makes every put and delete that has resolved durable (a local store fdatasyncs the files
    *  put with deferSync, then fsyncs the directories it changed). Called before a manifest is
    *  written, so no manifest can name a chunk that a power cut could lose. Stores that are

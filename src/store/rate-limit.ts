@@ -5,7 +5,7 @@
 // never split) and the average rate still holds. The burst is an eighth of a second of rate,
 // so an idle store cannot save up a large burst.
 import { abortError } from '../errors.js';
-import type { GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
+import type { CallOptions, GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
 
 export interface RateLimitOptions {
   /** Bytes per second of put bodies (0 or absent: no limit). */
@@ -105,20 +105,20 @@ export class RateLimitedStore implements ObjectStore {
     return this.inner.put(key, body, opts);
   }
 
-  head(key: string): Promise<ObjectInfo | undefined> {
-    return this.inner.head(key);
+  head(key: string, opts?: CallOptions): Promise<ObjectInfo | undefined> {
+    return this.inner.head(key, opts);
   }
 
-  list(prefix: string): AsyncIterable<ObjectInfo> {
-    return this.inner.list(prefix);
+  list(prefix: string, opts?: CallOptions): AsyncIterable<ObjectInfo> {
+    return this.inner.list(prefix, opts);
   }
 
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key);
+  delete(key: string, opts?: CallOptions): Promise<void> {
+    return this.inner.delete(key, opts);
   }
 
-  deleteMany(keys: string[]): Promise<void> {
-    return this.inner.deleteMany(keys);
+  deleteMany(keys: string[], opts?: CallOptions): Promise<void> {
+    return this.inner.deleteMany(keys, opts);
   }
 
   sync(): Promise<void> {

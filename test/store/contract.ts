@@ -176,8 +176,20 @@ export function storeContract(name: string, suite: ContractSuite): void {
       await store.put('abort/obj', Buffer.from('x'));
       const ac = new AbortController();
       ac.abort(new Error('test stop'));
-      const e = await rejection(store.get('abort/obj', { signal: ac.signal }));
-      expect((e as { code?: string }).code).toBe(ErrorCodes.aborted);
+      for (const call of [
+        () => store.get('abort/obj', { signal: ac.signal }),
+        () => store.getRange('abort/obj', 0, 1, { signal: ac.signal }),
+        () => store.put('abort/other', Buffer.from('y'), { signal: ac.signal }),
+        () => store.head('abort/obj', { signal: ac.signal }),
+        () => store.list('abort/', { signal: ac.signal })[Symbol.asyncIterator]().next(),
+        () => store.delete('abort/obj', { signal: ac.signal }),
+        () => store.deleteMany(['abort/obj'], { signal: ac.signal }),
+      ]) {
+        const e = await rejection(call());
+        expect((e as { code?: string }).code).toBe(ErrorCodes.aborted);
+      }
+      expect(await store.head('abort/obj')).toBeDefined(); // nothing was done
+      expect(await store.head('abort/other')).toBeUndefined();
     });
   });
 }

@@ -14,7 +14,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import type { GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from '../object-store.js';
+import type { CallOptions, GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from '../object-store.js';
 import { StoreError, StoreNotFoundError, checkKey, checkRange } from '../store-errors.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
 import { readBody, retryPolicy, withRetries, type Attempt, type RetryPolicy, type RetryStats } from './attempts.js';
@@ -184,7 +184,7 @@ export class S3Store implements ObjectStore {
     checkKey(key, this.url);
     checkRange(key, offset, length, this.url);
     if (length === 0) {
-      if (!(await this.head(key))) throw new StoreNotFoundError(this.url, key);
+      if (!(await this.head(key, opts))) throw new StoreNotFoundError(this.url, key);
       return Buffer.alloc(0);
     }
     const body = await this.call('get range', key, opts.signal, async (a) => {
@@ -205,7 +205,7 @@ export class S3Store implements ObjectStore {
     });
     if (body !== PAST_END) return body;
     // offset at or past the end: no bytes, as long as the object exists
-    if (await this.head(key)) return Buffer.alloc(0);
+    if (await this.head(key, opts)) return Buffer.alloc(0);
     throw new StoreNotFoundError(this.url, key);
   }
 
@@ -221,20 +221,20 @@ export class S3Store implements ObjectStore {
       this.downgrade(NO_CONDITIONAL_501);
     }
     // Best effort: a writer between our HEAD and PUT is overwritten (see downgrade()).
-    if (await this.head(key)) return false;
+    if (await this.head(key, opts)) return false;
     await this.call('put', key, opts.signal, (a) => this.client.send(this.putCommand(key, body), { abortSignal: a.signal }));
     return true;
   }
 
-  async head(key: string): Promise<ObjectInfo | undefined> {
+  async head(key: string, opts: CallOptions = {}): Promise<ObjectInfo | undefined> {
     checkKey(key, this.url);
-    return this.call('head', key, undefined, (a) => this.headRaw(key, a.signal));
+    return this.call('head', key, opts.signal, (a) => this.headRaw(key, a.signal));
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, opts: CallOptions = {}): AsyncIterable<ObjectInfo> {
     let token: string | undefined;
     do {
-      const page = await this.call('list', prefix + '*', undefined, (a) =>
+      const page = await this.call('list', prefix + '*', opts.signal, (a) =>
         this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.full(prefix), ContinuationToken: token }), { abortSignal: a.signal }),
       );
       for (const o of page.Contents ?? []) {
@@ -258,9 +258,9 @@ export class S3Store implements ObjectStore {
     } while (token);
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, opts: CallOptions = {}): Promise<void> {
     checkKey(key, this.url);
-    await this.call('delete', key, undefined, async (a) => {
+    await this.call('delete', key, opts.signal, async (a) => {
       try {
         await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), { abortSignal: a.signal });
       } catch (err) {
@@ -270,15 +270,15 @@ export class S3Store implements ObjectStore {
     });
   }
 
-  async deleteMany(keys: string[]): Promise<void> {
+  async deleteMany(keys: string[], opts: CallOptions = {}): Promise<void> {
     for (const k of keys) checkKey(k, this.url);
     const batches: string[][] = [];
     for (let i = 0; i < keys.length; i += 1000) batches.push(keys.slice(i, i + 1000));
-    await Promise.all(batches.map((batch) => this.deleteBatch(batch)));
+    await Promise.all(batches.map((batch) => this.deleteBatch(batch, opts.signal)));
   }
 
-  private async deleteBatch(batch: string[]): Promise<void> {
-    const r = await this.call('delete many', batch[0], undefined, (a) =>
+  private async deleteBatch(batch: string[], signal: AbortSignal | undefined): Promise<void> {
+    const r = await this.call('delete many', batch[0], signal, (a) =>
       this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((k) => ({ Key: this.full(k) })), Quiet: true } }), {
         abortSignal: a.signal,
       }),
