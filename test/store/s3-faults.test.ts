@@ -158,6 +158,22 @@ describe.skipIf(!!skip)('S3Store under faults (real server behind a fault proxy)
     }
   });
 
+  it('a slow answer within the deadline is not cut; on every 2nd request one past it is retried', async () => {
+    const store = await viaProxy({ retryBaseDelayMs: 10 });
+    try {
+      proxy.setRules([{ kind: 'delay', delayMs: 300, method: 'GET', maxCount: 1 }]);
+      expect((await store.get('obj/6')).equals(objects.get('obj/6')!)).toBe(true);
+      expect(store.stats.retries).toBe(0);
+      proxy.setRules([{ kind: 'delay', delayMs: 1_500, method: 'GET', everyNth: 2, maxCount: 3 }]);
+      for (let i = 0; i < 4; i++) expect((await store.get(`obj/${i}`)).equals(objects.get(`obj/${i}`)!)).toBe(true);
+      expect(store.stats.timeouts).toBeGreaterThanOrEqual(1);
+      expect(store.stats.retries).toBe(store.stats.timeouts);
+    } finally {
+      proxy.setRules([]);
+      await store.close();
+    }
+  });
+
   it('nothing is cached: after a GET whose body was damaged in transit, the next GET returns the stored bytes', async () => {
     const store = await viaProxy();
     try {

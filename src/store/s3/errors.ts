@@ -101,6 +101,13 @@ const RULES: Rule[] = [
     hint: reachHint,
   },
   {
+    // Before the auth rules: RGW answers a full quota with 403 QuotaExceeded.
+    when: (f) => f.status === 507 || f.code === 'QuotaExceeded' || f.code === 'EntityTooLarge',
+    category: 'full',
+    what: (_f, c) => `S3 endpoint ${c.endpoint} has no room left for bucket ${c.bucket}`,
+    hint: () => 'raise the quota of the bucket or user, or free space, and run again',
+  },
+  {
     when: (f) => f.name === 'CredentialsProviderError' || /could not load credentials/i.test(f.serverMessage),
     category: 'auth',
     what: (_f, c) => `no S3 credentials found for bucket ${c.bucket} at ${c.endpoint}`,
@@ -165,12 +172,6 @@ const RULES: Rule[] = [
     category: 'unsupported',
     what: (_f, c) => `S3 endpoint ${c.endpoint} does not implement a request blockvault needs`,
     hint: () => 'use a more complete S3 server (docs/s3.md lists what is needed)',
-  },
-  {
-    when: (f) => f.status === 507 || f.code === 'QuotaExceeded' || f.code === 'EntityTooLarge',
-    category: 'full',
-    what: (_f, c) => `S3 endpoint ${c.endpoint} has no room left for bucket ${c.bucket}`,
-    hint: () => 'raise the quota of the bucket or user, or free space, and run again',
   },
   {
     when: (f) => f.status !== undefined && f.status >= 500,
