@@ -6,13 +6,14 @@
 // a rename(2) is atomic for readers but not ordered against the file's data on a power cut:
 // after a crash the new name can point at an empty or partial file (ext4 without
 // auto_da_alloc on a new name, XFS, btrfs). So a file must be fdatasync'd before anything
-// durable trusts it. Objects put with deferSync (chunks: a backup writes hundreds) skip that
-// on the hot path, and are remembered; sync() fdatasyncs every one of them, in parallel, and
-// then fsyncs the directories that gained or lost names. The vault calls sync() before it
-// writes a manifest, so a manifest only ever names chunks whose data and names are durable; a
-// power cut before that loses chunks no manifest names (the next run writes them again). Every
-// other put (manifests, config, leases, index segments: the commit points, read back and
-// trusted on their own) is fdatasync'd before its rename, as before.
+// durable trusts it. Deferred creates (chunks: a backup writes hundreds) skip that on the hot
+// path and are remembered; sync() fdatasyncs every one of them, in parallel, and then fsyncs
+// the directories that gained or lost names (data before names). Every other put (manifests,
+// config, leases, index segments: the objects read back and trusted on their own) is
+// fdatasync'd before its rename, and is first a barrier: it runs sync() before it, so no durable
+// object can name a deferred one that a power cut could still lose — an index segment that
+// lists chunks, or a manifest, is on disk only after the chunks it names. A power cut loses only
+// deferred objects nothing durable names yet; the next run writes them again.
 import { randomBytes } from 'node:crypto';
 import { constants as fsc, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -27,13 +28,17 @@ export const TMP_DIR = '.tmp';
 export const STALE_TMP_MS = 120_000;
 /** fdatasyncs in flight during sync(): the device queues them; more only adds file handles. */
 const SYNC_PARALLEL = 16;
+/** Deferred files remembered at most; the put that reaches it syncs them (bounds memory). */
+const PENDING_HIGH_WATER = 4096;
 
 export interface LocalStoreOptions {
   /** Make the directory if it is missing. */
   create?: boolean;
   /** Opened only to read: leave crash leftovers alone. */
   readOnly?: boolean;
-  /** Keys under these prefixes are put as with deferSync (the vault passes its chunk prefix). */
+  /** Creates (put-if-absent) under these prefixes are deferred as with deferSync (the vault
+   *  passes its chunk prefix). A replacing put is never implicitly deferred: it could tear an
+   *  object that something durable already names. */
   deferSyncPrefixes?: readonly string[];
   /** Temp files older than this are removed at open for writing (default STALE_TMP_MS). */
   staleTmpMs?: number;
@@ -50,6 +55,9 @@ export class LocalStore implements ObjectStore {
   readonly #dirtyDirs = new Set<string>();
   /** Files put with deferred durability since the last sync(). */
   readonly #pendingFiles = new Set<string>();
+  /** The sync() in progress: syncs run one after another, so each covers all puts before it. */
+  #syncing: Promise<void> = Promise.resolve();
+  #syncsRunning = 0;
 
   private constructor(root: string, opts: LocalStoreOptions, removed: number) {
     this.root = root;
@@ -144,7 +152,10 @@ export class LocalStore implements ObjectStore {
     const final = this.#path(key);
     const dir = path.dirname(final);
     if (opts.ifAbsent && (await exists(final))) return false;
-    const deferred = opts.deferSync === true || this.#deferPrefixes.some((p) => key.startsWith(p));
+    const deferred = opts.deferSync === true || (opts.ifAbsent === true && this.#deferPrefixes.some((p) => key.startsWith(p)));
+    // A durable object may name deferred ones put before it: make those durable first.
+    // (A sync still running has taken files it has not made durable yet: wait for it too.)
+    if (!deferred && (this.#pendingFiles.size > 0 || this.#syncsRunning > 0)) await this.sync();
     await this.#mkdir(dir);
     const tmp = path.join(this.root, TMP_DIR, `${randomBytes(8).toString('hex')}.tmp`);
     try {
@@ -166,8 +177,11 @@ export class LocalStore implements ObjectStore {
       } else {
         await fs.rename(tmp, final);
       }
-      if (deferred) this.#pendingFiles.add(final);
       this.#dirtyDirs.add(dir);
+      if (deferred) {
+        this.#pendingFiles.add(final);
+        if (this.#pendingFiles.size >= PENDING_HIGH_WATER) await this.sync();
+      }
       return true;
     } catch (e) {
       throw storeError(e, 'write', final);
@@ -230,7 +244,18 @@ export class LocalStore implements ObjectStore {
     for (const k of keys) await this.delete(k, opts);
   }
 
-  async sync(): Promise<void> {
+  sync(): Promise<void> {
+    // One at a time: a sync that started while another ran must still cover what that one took.
+    this.#syncsRunning++;
+    const run = this.#syncing
+      .catch(() => {})
+      .then(() => this.#syncNow())
+      .finally(() => this.#syncsRunning--);
+    this.#syncing = run;
+    return run;
+  }
+
+  async #syncNow(): Promise<void> {
     // Data first, then names: a directory entry made durable before its file's data could
     // name an empty file after a power cut.
     const files = [...this.#pendingFiles];
