@@ -9,10 +9,10 @@
 //    a torn prefix, including while a replacing put() is in flight.
 //  - put({ifAbsent}) of N racing creators: exactly one resolves true, the rest false, and the
 //    object is the winner's. Atomic where capabilities.conditionalWrite is true; see below.
-//  - Durability: an object is durable once sync() resolves after its put(), or at once when
-//    the put was not deferred. A put with deferSync may be lost or torn by a power cut until
-//    the next sync() — the caller must not name it in anything durable before then (a
-//    manifest names chunks only after sync()).
+//  - Durability: an object is durable once its put() resolves, unless the put was deferred
+//    (deferSync); a deferred one is durable once a later sync() — or a later put that is not
+//    deferred, which is a barrier — resolves. Until then a power cut may lose or tear it, so
+//    nothing durable may name it before: a manifest or index segment written after it can.
 //  - Fresh reads: every get goes to the medium; no store caches bodies, so a second read after
 //    a damaged one returns what is stored now.
 //  - Ranges: getRange returns at most `length` bytes: fewer at the end, none past it, none for

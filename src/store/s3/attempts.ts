@@ -1,7 +1,8 @@
 // One S3 call with bounded time and retries. Each attempt gets its own AbortController, which
 // the SDK's HTTP handler honours (it destroys the socket), fired by whichever comes first:
 //   - the caller's signal (SIGTERM, Ctrl-C): the call ends at once as "aborted";
-//   - time to first byte (connect + request + response headers) > firstByteTimeoutMs;
+//   - time to first byte (connect + request + response headers) > firstByteTimeoutMs, plus
+//     1 s per 256 KiB of request body (a PUT's upload is not the server stalling);
 //   - a response body that delivers nothing for bodyIdleTimeoutMs (the watchdog);
 //   - the whole call (slot wait and every attempt and backoff) > operationTimeoutMs.
 // Timeouts, resets, short bodies, 5xx and throttling are retried with full-jitter exponential
@@ -61,6 +62,9 @@ export interface RetryStats {
   throttled: number;
 }
 
+/** Upload rate below which a PUT's body counts as stalled (it extends the first-byte deadline). */
+export const UPLOAD_FLOOR_BYTES_PER_SEC = 256 * 1024;
+
 export async function withRetries<T>(
   policy: RetryPolicy,
   limit: AdaptiveLimit,
@@ -68,7 +72,9 @@ export async function withRetries<T>(
   stats: RetryStats,
   signal: AbortSignal | undefined,
   run: (a: Attempt) => Promise<T>,
+  sendBytes = 0,
 ): Promise<T> {
+  const firstByteMs = policy.firstByteTimeoutMs + Math.ceil((sendBytes * 1000) / UPLOAD_FLOOR_BYTES_PER_SEC);
   if (signal?.aborted) throw abortError(signal.reason);
   // One signal is shared by every request of a backup and each call listens on it while it
   // runs: raise the limit so Node does not warn of a leak that is none.
@@ -86,7 +92,7 @@ export async function withRetries<T>(
       let error: unknown;
       stats.attempts++;
       try {
-        const value = await attempt(policy, operation.signal, n, run);
+        const value = await attempt(firstByteMs, policy.bodyIdleTimeoutMs, operation.signal, n, run);
         limit.onSuccess();
         return value;
       } catch (e) {
@@ -124,15 +130,15 @@ function categoryRetryable(c: string): boolean {
 }
 
 /** One attempt under its own controller: the call's signal plus its own deadlines. */
-async function attempt<T>(policy: RetryPolicy, opSignal: AbortSignal, n: number, run: (a: Attempt) => Promise<T>): Promise<T> {
+async function attempt<T>(firstByteMs: number, bodyIdleMs: number, opSignal: AbortSignal, n: number, run: (a: Attempt) => Promise<T>): Promise<T> {
   const ac = new AbortController();
   const onOpAbort = () => ac.abort(opSignal.reason);
   if (opSignal.aborted) throw opSignal.reason;
   opSignal.addEventListener('abort', onOpAbort, { once: true });
-  let timer: NodeJS.Timeout | undefined = setTimeout(() => ac.abort(new Deadline('first byte', policy.firstByteTimeoutMs)), policy.firstByteTimeoutMs);
+  let timer: NodeJS.Timeout | undefined = setTimeout(() => ac.abort(new Deadline('first byte', firstByteMs)), firstByteMs);
   const idle = () => {
     clearTimeout(timer);
-    timer = setTimeout(() => ac.abort(new Deadline('body idle', policy.bodyIdleTimeoutMs)), policy.bodyIdleTimeoutMs);
+    timer = setTimeout(() => ac.abort(new Deadline('body idle', bodyIdleMs)), bodyIdleMs);
   };
   const a: Attempt = {
     signal: ac.signal,

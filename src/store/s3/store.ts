@@ -104,9 +104,15 @@ export class S3Store implements ObjectStore {
   }
 
   /** One call through the limiter, with per-attempt deadlines and retries. */
-  private call<T>(operation: string, key: string | undefined, signal: AbortSignal | undefined, run: (a: Attempt) => Promise<T>, policy = this.policy): Promise<T> {
+  private call<T>(
+    operation: string,
+    key: string | undefined,
+    signal: AbortSignal | undefined,
+    run: (a: Attempt) => Promise<T>,
+    opts: { policy?: RetryPolicy; sendBytes?: number } = {},
+  ): Promise<T> {
     if (this.closed) return Promise.reject(new StoreError('other', `S3 store ${this.url} is closed`));
-    return withRetries(policy, this.limiter, this.ctx(operation, key), this.stats, signal, run);
+    return withRetries(opts.policy ?? this.policy, this.limiter, this.ctx(operation, key), this.stats, signal, run, opts.sendBytes);
   }
 
   private async checkBucket(): Promise<void> {
@@ -134,7 +140,7 @@ export class S3Store implements ObjectStore {
           return 'ok' as const; // HEAD refused but listing allowed (a narrow policy): usable
         }
       },
-      policy,
+      { policy },
     );
     if (found === 'missing') await this.createBucket();
   }
@@ -211,8 +217,9 @@ export class S3Store implements ObjectStore {
 
   async put(key: string, body: Buffer, opts: PutOptions = {}): Promise<boolean> {
     checkKey(key, this.url);
+    const sendBytes = body.length;
     if (!opts.ifAbsent) {
-      await this.call('put', key, opts.signal, (a) => this.client.send(this.putCommand(key, body), { abortSignal: a.signal }));
+      await this.call('put', key, opts.signal, (a) => this.client.send(this.putCommand(key, body), { abortSignal: a.signal }), { sendBytes });
       return true;
     }
     if (this.capabilities.conditionalWrite) {
@@ -222,7 +229,7 @@ export class S3Store implements ObjectStore {
     }
     // Best effort: a writer between our HEAD and PUT is overwritten (see downgrade()).
     if (await this.head(key, opts)) return false;
-    await this.call('put', key, opts.signal, (a) => this.client.send(this.putCommand(key, body), { abortSignal: a.signal }));
+    await this.call('put', key, opts.signal, (a) => this.client.send(this.putCommand(key, body), { abortSignal: a.signal }), { sendBytes });
     return true;
   }
 
@@ -342,7 +349,7 @@ export class S3Store implements ObjectStore {
         }
         throw err;
       }
-    });
+    }, { sendBytes: body.length });
   }
 
   private async headRaw(key: string, signal: AbortSignal): Promise<ObjectInfo | undefined> {
