@@ -83,6 +83,7 @@ export class LocalStore implements ObjectStore {
     if (!st) {
       if (!opts.create) {
         throw new StoreError('notFound', `no vault at ${root}`, {
+          code: ErrorCodes.notFound,
           hint: 'check --vault, or run a backup (or `blockvault init`) to create one',
           details: { path: root },
         });

@@ -36,11 +36,11 @@ export function isRetryableCategory(category: StoreErrorCategory): boolean {
   return RETRYABLE.has(category);
 }
 
-/** The BlockvaultError code a category is reported with (exit codes follow from it). */
+/** The BlockvaultError code a category is reported with (exit codes follow from it). An
+ *  object that is not there is BV.Store (exit 1, a failure) unless the caller knows better: the
+ *  vault turns a missing chunk into BV.MissingChunk, a missing vault directory is BV.NotFound. */
 export function codeForCategory(category: StoreErrorCategory): ErrorCode {
   switch (category) {
-    case 'notFound':
-      return ErrorCodes.notFound;
     case 'full':
       return ErrorCodes.noSpace;
     case 'unsupported':

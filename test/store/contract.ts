@@ -37,7 +37,7 @@ function expectNotFound(e: unknown, key: string): void {
   const err = e as StoreNotFoundError;
   expect(err.category).toBe('notFound');
   expect(err.retryable).toBe(false);
-  expect(err.code).toBe(ErrorCodes.notFound);
+  expect(err.code).toBe(ErrorCodes.store);
   expect(err.key).toBe(key);
 }
 

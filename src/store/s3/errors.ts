@@ -136,7 +136,6 @@ const RULES: Rule[] = [
   {
     when: (f, c) => f.code === 'NoSuchBucket' || (f.status === 404 && c.key === undefined),
     category: 'notFound',
-    code: ErrorCodes.store, // a missing bucket is a store set-up problem, not a missing backup
     what: (_f, c) => `bucket ${c.bucket} does not exist at ${c.endpoint}`,
     hint: () => 'check the bucket name, or pass --create-bucket (option createBucket) to create it when the vault is opened',
   },
