@@ -10,10 +10,13 @@
 // path and are remembered; sync() fdatasyncs every one of them, in parallel, and then fsyncs
 // the directories that gained or lost names (data before names). Every other put (manifests,
 // config, leases, index segments: the objects read back and trusted on their own) is
-// fdatasync'd before its rename, and is first a barrier: it runs sync() before it, so no durable
-// object can name a deferred one that a power cut could still lose — an index segment that
-// lists chunks, or a manifest, is on disk only after the chunks it names. A power cut loses only
-// deferred objects nothing durable names yet; the next run writes them again.
+// fdatasync'd before its rename, and is first a barrier: the data of every deferred file put
+// before it is made durable first, so an index segment that lists chunks is on disk only after
+// the chunks' bytes are (as when every chunk was synced on put). Their directory entries become
+// durable at sync(), which the vault runs before each manifest: a manifest names only chunks
+// whose data and names are durable. A power cut loses only deferred objects no manifest names.
+// Owed files are also synced in the background as they come (no put waits for that), so a
+// barrier finds little left to do.
 import { randomBytes } from 'node:crypto';
 import { constants as fsc, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -30,6 +33,9 @@ export const STALE_TMP_MS = 120_000;
 const SYNC_PARALLEL = 16;
 /** Deferred files remembered at most; the put that reaches it syncs them (bounds memory). */
 const PENDING_HIGH_WATER = 4096;
+/** fdatasyncs in flight for the background drain: few, so the libuv pool keeps threads for the
+ *  source reads of a backup (a barrier or sync() uses SYNC_PARALLEL). */
+const DRAIN_PARALLEL = 4;
 
 export interface LocalStoreOptions {
   /** Make the directory if it is missing. */
@@ -42,6 +48,9 @@ export interface LocalStoreOptions {
   deferSyncPrefixes?: readonly string[];
   /** Temp files older than this are removed at open for writing (default STALE_TMP_MS). */
   staleTmpMs?: number;
+  /** Sync owed files in the background as they come (default true; off, only barriers and
+   *  sync() do, which makes the owed count exact for tests). */
+  backgroundSync?: boolean;
 }
 
 export class LocalStore implements ObjectStore {
@@ -51,18 +60,21 @@ export class LocalStore implements ObjectStore {
   /** Crash leftovers removed from .tmp when this store was opened. */
   readonly removedLeftovers: number;
   readonly #deferPrefixes: readonly string[];
+  readonly #backgroundSync: boolean;
   readonly #madeDirs = new Set<string>();
   readonly #dirtyDirs = new Set<string>();
   /** Files put with deferred durability since the last sync(). */
   readonly #pendingFiles = new Set<string>();
-  /** The sync() in progress: syncs run one after another, so each covers all puts before it. */
+  /** The last of the serialized sync jobs (see #serial). */
   #syncing: Promise<void> = Promise.resolve();
   #syncsRunning = 0;
+  #drainQueued = false;
 
   private constructor(root: string, opts: LocalStoreOptions, removed: number) {
     this.root = root;
     this.url = pathToFileURL(root).href;
     this.#deferPrefixes = opts.deferSyncPrefixes ?? [];
+    this.#backgroundSync = opts.backgroundSync ?? true;
     this.removedLeftovers = removed;
   }
 
@@ -156,7 +168,7 @@ export class LocalStore implements ObjectStore {
     const deferred = opts.deferSync === true || (opts.ifAbsent === true && this.#deferPrefixes.some((p) => key.startsWith(p)));
     // A durable object may name deferred ones put before it: make those durable first.
     // (A sync still running has taken files it has not made durable yet: wait for it too.)
-    if (!deferred && (this.#pendingFiles.size > 0 || this.#syncsRunning > 0)) await this.sync();
+    if (!deferred && (this.#pendingFiles.size > 0 || this.#syncsRunning > 0)) await this.#barrier();
     await this.#mkdir(dir);
     const tmp = path.join(this.root, TMP_DIR, `${randomBytes(8).toString('hex')}.tmp`);
     try {
@@ -182,6 +194,7 @@ export class LocalStore implements ObjectStore {
       if (deferred) {
         this.#pendingFiles.add(final);
         if (this.#pendingFiles.size >= PENDING_HIGH_WATER) await this.sync();
+        else if (this.#backgroundSync) this.#drainInBackground();
       }
       return true;
     } catch (e) {
@@ -245,32 +258,67 @@ export class LocalStore implements ObjectStore {
     for (const k of keys) await this.delete(k, opts);
   }
 
+  /** Owed file data and every changed directory, durable. */
   sync(): Promise<void> {
-    // One at a time: a sync that started while another ran must still cover what that one took.
+    return this.#serial(async () => {
+      await this.#syncFiles(true, SYNC_PARALLEL);
+      // Data first, then names: a directory entry made durable before its file's data could
+      // name an empty file after a power cut.
+      const dirs = [...this.#dirtyDirs];
+      this.#dirtyDirs.clear();
+      const limit = pLimit(SYNC_PARALLEL);
+      await Promise.all(dirs.map((d) => limit(() => fsyncDir(d))));
+    });
+  }
+
+  /** The data of every file owed so far, durable (what a durable put waits for). */
+  #barrier(): Promise<void> {
+    return this.#serial(() => this.#syncFiles(true, SYNC_PARALLEL));
+  }
+
+  /** fdatasyncs the files owed so far, off the put path (no put waits for it), like writeback
+   *  running ahead: a barrier then finds little left to do. One drain is queued at a time and
+   *  takes whatever is owed when it starts. A file it fails on stays owed, so the next awaited
+   *  sync retries it and reports the error. */
+  #drainInBackground(): void {
+    if (this.#drainQueued) return;
+    this.#drainQueued = true;
+    void this.#serial(async () => {
+      this.#drainQueued = false;
+      await this.#syncFiles(false, DRAIN_PARALLEL);
+    }).catch(() => {});
+  }
+
+  /** One at a time, in call order: each covers every put that resolved before it was called,
+   *  including files an earlier one had taken but not yet made durable. */
+  #serial(job: () => Promise<void>): Promise<void> {
     this.#syncsRunning++;
     const run = this.#syncing
       .catch(() => {})
-      .then(() => this.#syncNow())
+      .then(job)
       .finally(() => this.#syncsRunning--);
     this.#syncing = run;
     return run;
   }
 
-  async #syncNow(): Promise<void> {
-    // Data first, then names: a directory entry made durable before its file's data could
-    // name an empty file after a power cut.
+  async #syncFiles(report: boolean, parallel: number): Promise<void> {
     const files = [...this.#pendingFiles];
     this.#pendingFiles.clear();
-    const limit = pLimit(SYNC_PARALLEL);
-    try {
-      await Promise.all(files.map((f) => limit(() => datasyncFile(f))));
-    } catch (e) {
-      for (const f of files) this.#pendingFiles.add(f); // not made durable: keep them owed
-      throw e;
-    }
-    const dirs = [...this.#dirtyDirs];
-    this.#dirtyDirs.clear();
-    await Promise.all(dirs.map((d) => limit(() => fsyncDir(d))));
+    const limit = pLimit(parallel);
+    const failed: string[] = [];
+    let first: unknown;
+    await Promise.all(
+      files.map((f) =>
+        limit(() =>
+          datasyncFile(f).catch((e) => {
+            failed.push(f);
+            first ??= e;
+          }),
+        ),
+      ),
+    );
+    for (const f of failed) this.#pendingFiles.add(f); // not made durable: still owed
+    if (report && failed.length) throw first;
   }
 
   async close(): Promise<void> {

@@ -12,16 +12,19 @@ afterAll(() => fs.rm(root, { recursive: true, force: true }));
 storeContract('local directory', { open: () => openStore(path.join(root, 'contract'), { create: true }) });
 
 describe('LocalStore durability and leftovers', () => {
-  it('defers the fdatasync of deferred puts to sync(), which covers every one of them', async () => {
-    const s = await LocalStore.open(path.join(root, 'defer'), { create: true, deferSyncPrefixes: ['chunks/'] });
+  it('defers the fdatasync of deferred creates; a durable put and sync() cover every one of them', async () => {
+    const s = await LocalStore.open(path.join(root, 'defer'), { create: true, deferSyncPrefixes: ['chunks/'], backgroundSync: false });
     for (let i = 0; i < 20; i++) await s.put(`chunks/${i % 3}/c${i}`, Buffer.alloc(100, i), { ifAbsent: true });
     await s.put('misc/explicit', Buffer.from('x'), { deferSync: true });
-    expect(s.pendingSync).toBe(21);
-    await s.delete('chunks/0/c0'); // deleted before sync: nothing left to make durable
-    expect(s.pendingSync).toBe(20);
-    // a replacing put under the prefix is not deferred (it could tear an object already named)
+    await s.put('misc/plain-create', Buffer.from('x'), { ifAbsent: true }); // outside the prefix: durable, a barrier
+    expect(s.pendingSync).toBe(0);
+    for (let i = 20; i < 40; i++) await s.put(`chunks/${i % 3}/c${i}`, Buffer.alloc(100, i), { ifAbsent: true });
+    expect(s.pendingSync).toBe(20); // owed, nothing synced them
+    await s.delete('chunks/0/c21'); // deleted before sync: nothing left to make durable
+    expect(s.pendingSync).toBe(19);
+    // a replacing put under the prefix is not deferred (it could tear an object already named),
+    // and like every durable put it is a barrier: everything deferred before it is now durable
     await s.put('chunks/1/c1', Buffer.alloc(100, 1));
-    // ...and, like every durable put, it is a barrier: everything deferred before it is now durable
     expect(s.pendingSync).toBe(0);
     await s.put('chunks/x/a', Buffer.from('y'), { ifAbsent: true });
     await s.put('chunks/x/b', Buffer.from('y'), { ifAbsent: true });
@@ -37,6 +40,15 @@ describe('LocalStore durability and leftovers', () => {
     expect(s.pendingSync).toBe(1);
     await s.close(); // close syncs too
     expect(s.pendingSync).toBe(0);
+  });
+
+  it('syncs owed files in the background, without any put waiting for it', async () => {
+    const s = await LocalStore.open(path.join(root, 'drain'), { create: true, deferSyncPrefixes: ['chunks/'] });
+    for (let i = 0; i < 200; i++) await s.put(`chunks/${i % 16}/c${i}`, Buffer.alloc(4096, i), { ifAbsent: true });
+    for (let t = 0; t < 200 && s.pendingSync > 0; t++) await new Promise((r) => setTimeout(r, 25));
+    expect(s.pendingSync).toBe(0); // no sync() called: the drain did it
+    await s.sync();
+    await s.close();
   });
 
   it('removes crash leftovers in .tmp older than the lease TTL when opened for writing, and only those', async () => {

@@ -11,7 +11,7 @@
 // 120 s), with a "timeout" StoreError that says which deadline passed.
 import { getMaxListeners, setMaxListeners } from 'node:events';
 import { abortError } from '../../errors.js';
-import { StoreError } from '../store-errors.js';
+import { StoreError, isRetryableCategory } from '../store-errors.js';
 import type { AdaptiveLimit } from './adaptive-limit.js';
 import { categorize, s3Error, type S3ErrorContext } from './errors.js';
 import { S3_DEFAULTS, type S3RetryEvent, type S3StoreOptions } from './options.js';
@@ -108,7 +108,7 @@ export async function withRetries<T>(
         limit.onThrottle();
       }
       if (category === 'timeout') stats.timeouts++;
-      const retryable = reason instanceof Deadline ? reason.phase !== 'operation' : error instanceof StoreError ? error.retryable : categoryRetryable(category);
+      const retryable = reason instanceof Deadline ? reason.phase !== 'operation' : error instanceof StoreError ? error.retryable : isRetryableCategory(category);
       const left = policy.operationTimeoutMs - (Date.now() - started);
       const base = category === 'throttled' ? Math.max(1000, policy.retryBaseDelayMs) : policy.retryBaseDelayMs;
       const delayMs = Math.round(Math.random() * Math.min(10_000, base * 2 ** (n - 1)));
@@ -123,10 +123,6 @@ export async function withRetries<T>(
     clearTimeout(opTimer);
     signal?.removeEventListener('abort', onCallerAbort);
   }
-}
-
-function categoryRetryable(c: string): boolean {
-  return c === 'throttled' || c === 'timeout' || c === 'network' || c === 'serverError';
 }
 
 /** One attempt under its own controller: the call's signal plus its own deadlines. */
