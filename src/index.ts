@@ -7,11 +7,6 @@
 import { validateOpenOptions } from './vault/config.js';
 import { Vault, type OpenVaultOptions } from './vault/vault.js';
 
-// The library prints nothing on its own: the pinned S3 SDK would print a 9-line notice that its
-// later releases need Node 22 on the first S3 open (docs/s3.md says why it is pinned). An
-// embedder who wants it sets the variable to "false" before importing blockvault.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
 //
 // Only the public API is exported here. Internals (helpers the tests reach, key layout,
 // codecs) are imported from their own modules.
@@ -45,6 +40,9 @@ export type { BackupCounters, RestoreCounters } from './metrics/counters.js';
 export type { ServiceFields, ServiceMetadata } from './metrics/service-fields.js';
 export type { ManifestHeader, BackupType, SourceInfo } from './vault/manifest.js';
 export type { ObjectStore, ObjectInfo } from './store/object-store.js';
+export type { StoreOptions } from './store/open-store.js';
+export type { S3StoreOptions } from './store/s3/options.js';
+export { StoreError, type StoreErrorCategory } from './store/store-errors.js';
 export type { Compression } from './chunk/compress.js';
 // Size parsing and formatting as the CLI and the control plane show sizes ("4MiB", "1.5 GiB").
 export { parseSize, formatBytes } from './metrics/units.js';

@@ -7,11 +7,6 @@ import { toUsageError, type CommandError } from './command.js';
 import { buildProgram } from './program.js';
 import { UsageError, exitCodeOf } from './usage-error.js';
 
-// The S3 SDK warns on every command that its releases after January 2027 need Node 22; the
-// project pins a release that supports Node 20 on purpose (docs/s3.md), and an operator can do
-// nothing about it. Set the variable to "false" to see the warning.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
 const argv = process.argv.slice(2);
 const json = argv.includes('--json');
 

@@ -1,7 +1,7 @@
 // An ObjectStore decorator that counts requests by operation and remembers which prefixes
 // were listed and which keys were read with HEAD: for tests ("no HEAD per block, no LIST of
 // chunks/") and for benchmarks (requests per backup).
-import type { GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
+import type { CallOptions, GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
 
 export type StoreOp = 'get' | 'getRange' | 'put' | 'putIfAbsent' | 'head' | 'list' | 'listPage' | 'delete' | 'deleteMany';
 
@@ -80,30 +80,30 @@ export class CountingStore implements ObjectStore {
     return this.inner.put(key, body, opts);
   }
 
-  head(key: string): Promise<ObjectInfo | undefined> {
+  head(key: string, opts?: CallOptions): Promise<ObjectInfo | undefined> {
     this.counts.head++;
     this.headed.push(key);
-    return this.inner.head(key);
+    return this.inner.head(key, opts);
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, opts?: CallOptions): AsyncIterable<ObjectInfo> {
     this.counts.list++;
     this.listed.push(prefix);
     let n = 0;
-    for await (const o of this.inner.list(prefix)) {
+    for await (const o of this.inner.list(prefix, opts)) {
       if (n++ % 1000 === 0) this.counts.listPage++;
       yield o;
     }
   }
 
-  delete(key: string): Promise<void> {
+  delete(key: string, opts?: CallOptions): Promise<void> {
     this.counts.delete++;
-    return this.inner.delete(key);
+    return this.inner.delete(key, opts);
   }
 
-  deleteMany(keys: string[]): Promise<void> {
+  deleteMany(keys: string[], opts?: CallOptions): Promise<void> {
     this.counts.deleteMany++;
-    return this.inner.deleteMany(keys);
+    return this.inner.deleteMany(keys, opts);
   }
 
   sync(): Promise<void> {

@@ -53,7 +53,7 @@ export interface ConsolidateResult {
 const CACHE_DISK_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
 
 export function isRemoteStore(store: ObjectStore): boolean {
-  return !store.url.startsWith('file:');
+  return store.capabilities.remote ?? !store.url.startsWith('file:');
 }
 
 export async function loadChunkIndex(store: ObjectStore, hashKeyHex: string, opts: IndexLoadOptions = {}): Promise<ChunkIndex> {

@@ -95,7 +95,10 @@ export class Vault {
   }
 
   static async open(location: string, opts: OpenVaultOptions = {}): Promise<Vault> {
-    const store = await openStore(location, opts);
+    // A local vault defers the fdatasync of chunk objects to the sync() before each manifest
+    // (src/store/local-store.ts says why that is crash-safe); every other object stays durable on put.
+    const file = { deferSyncPrefixes: [Layout.chunkPrefix], ...opts.store?.file };
+    const store = await openStore(location, { ...opts, store: { ...opts.store, file } });
     try {
       return await Vault.onStore(store, opts);
     } catch (e) {

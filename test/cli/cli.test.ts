@@ -122,6 +122,12 @@ describe('blockvault CLI', () => {
     const run = finish(child);
     // wait until at least one index segment (256 chunks) is out, then kill
     await waitForLine(child, /"chunksWritten":(2[6-9]\d|[3-9]\d\d)/);
+    // the segment lands once the chunks it names are on disk (the local store syncs them first)
+    for (let t = 0; t < 2000; t++) {
+      const idx = await fs.readdir(path.join(dir, 'kill9', 'index')).catch(() => [] as string[]);
+      if (idx.some((n) => n.endsWith('.idx'))) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
     child.kill('SIGKILL');
     const r = await run;
     expect(r.signal).toBe('SIGKILL');

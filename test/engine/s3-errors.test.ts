@@ -10,6 +10,7 @@ import { backup, listBackups, openVault, restore } from '../../src/index.js';
 import { finish, ROOT, runCli, waitForLine } from '../helpers/cli.js';
 import { makeImage, sha256File, tempDir, type Kind } from '../helpers/images.js';
 import { createTestBucket, getS3Endpoint, removeBucket, stopS3Server, uniqueBucketName, type S3Endpoint } from '../helpers/s3-server.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 
 const target = await getS3Endpoint();
 const skip = 'skip' in target ? target.skip : undefined;
@@ -205,6 +206,35 @@ describe.skipIf(!!skip)('two engine instances on one S3 vault', () => {
       expect(await sha256File(out2)).toBe(await sha256File(mine));
     } finally {
       await v.close();
+    }
+  });
+});
+
+describe.skipIf(!!skip)('an S3 server that accepts requests and never answers', () => {
+  it('fails list and backup within the configured bound with a timeout error', async () => {
+    const vaultUrl = url('hung');
+    const img = await image('hung', 8);
+    await (await openVault(vaultUrl, { create: true, blockSize: BS })).close();
+    const proxy = await startFaultProxy(s3.endpoint);
+    // Short bounds so the test does not wait the default 2 minutes: 1 s per attempt, 4 s a call.
+    const s3opts = { endpoint: proxy.endpoint, firstByteTimeoutMs: 1_000, bodyIdleTimeoutMs: 1_000, operationTimeoutMs: 4_000, maxAttempts: 3, retryBaseDelayMs: 50 };
+    const v = await openVault(vaultUrl, { indexCacheDir: 'off', store: { s3: s3opts } });
+    try {
+      proxy.setRules([{ kind: 'hang', maxCount: 200, forMs: 60_000 }]);
+      let t = Date.now();
+      const listErr = await listBackups(v).catch((e) => e);
+      expect(listErr.category).toBe('timeout');
+      expect(listErr.message).toMatch(/timed out/);
+      expect(Date.now() - t).toBeLessThan(6_000);
+      t = Date.now();
+      const backupErr = await backup(v, { source: img, volumeId: 'hung' }).catch((e) => e);
+      expect(backupErr.category, String(backupErr)).toBe('timeout');
+      expect(Date.now() - t).toBeLessThan(10_000);
+      expect(proxy.faults('hang')).toBeLessThanOrEqual(200);
+    } finally {
+      proxy.setRules([]);
+      await v.close();
+      await proxy.close();
     }
   });
 });

@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlockvaultError, ErrorCodes } from '../../src/errors.js';
-import { StoreNotFoundError, type ObjectInfo } from '../../src/store/object-store.js';
+import { StoreNotFoundError, type ObjectInfo, type StoreError } from '../../src/store/object-store.js';
 import { S3Store, parseS3Url, type S3StoreOptions } from '../../src/store/s3-store.js';
 import {
   createTestBucket,
@@ -17,6 +17,7 @@ import {
   uniqueBucketName,
   type S3Endpoint,
 } from '../helpers/s3-server.js';
+import { storeContract } from './contract.js';
 
 const target = await getS3Endpoint();
 const skip = 'skip' in target ? target.skip : undefined;
@@ -46,12 +47,36 @@ describe('parseS3Url', () => {
     expect(parseS3Url('s3://b-1/a/b')).toEqual({ bucket: 'b-1', prefix: 'a/b/' });
     expect(parseS3Url('s3://b-1//a//b/')).toEqual({ bucket: 'b-1', prefix: 'a/b/' });
   });
-  it('rejects what is not an S3 URL with a BlockvaultError', () => {
-    for (const bad of ['http://x/y', 's3://', 's3:///p', 'bucket/p']) {
-      expect(() => parseS3Url(bad)).toThrow(BlockvaultError);
+  it('rejects what is not an S3 URL with a clear badInput error', () => {
+    for (const bad of ['http://x/y', 's3://', 's3:///p', 'bucket/p', 's3:/bucket', 's3:bucket', 's3://UPPER', 's3://ab', 's3://b-1/../x', 's3://b-1?x=1']) {
+      let err: StoreError | undefined;
+      try {
+        parseS3Url(bad);
+      } catch (e) {
+        err = e as StoreError;
+      }
+      expect(err, bad).toBeInstanceOf(BlockvaultError);
+      expect(err!.code, bad).toBe(ErrorCodes.badInput);
+      expect(err!.category, bad).toBe('badRequest');
+      expect(err!.message, bad).toContain(JSON.stringify(bad));
     }
   });
 });
+
+{
+  // The shared contract, on its own bucket.
+  let contractBucket = '';
+  storeContract('S3 (real server)', {
+    skip,
+    open: async () => {
+      contractBucket ||= await createTestBucket(s3, 's3-contract');
+      return S3Store.open(`s3://${contractBucket}/c`, { endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+    },
+    cleanup: async () => {
+      if (contractBucket) await removeBucket(s3, contractBucket);
+    },
+  });
+}
 
 /** An HTTP proxy in front of the real server. `intercept` may answer a request itself
  *  (return true); everything else is forwarded with its Host header unchanged, so the

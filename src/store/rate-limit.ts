@@ -1,0 +1,131 @@
+// Bandwidth limits as a decorator around any store (kopia's throttling wrapper, restic's
+// limiter): bytes put wait for upload tokens, bytes read for download tokens. A token bucket
+// that may go into debt: a request takes what it needs at once and the next one waits until
+// the debt is paid, so a 4 MiB object under a 1 MiB/s limit goes through whole (objects are
+// never split) and the average rate still holds. The burst is an eighth of a second of rate,
+// so an idle store cannot save up a large burst.
+import { abortError } from '../errors.js';
+import type { CallOptions, GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
+
+export interface RateLimitOptions {
+  /** Bytes per second of put bodies (0 or absent: no limit). */
+  limitUploadBytesPerSec?: number;
+  /** Bytes per second of get/getRange bodies (0 or absent: no limit). */
+  limitDownloadBytesPerSec?: number;
+}
+
+export class TokenBucket {
+  readonly bytesPerSec: number;
+  readonly burst: number;
+  #tokens: number;
+  #at: number;
+
+  constructor(bytesPerSec: number) {
+    if (!(bytesPerSec > 0 && Number.isFinite(bytesPerSec))) throw new RangeError(`rate ${bytesPerSec} is not a positive number of bytes per second`);
+    this.bytesPerSec = bytesPerSec;
+    this.burst = bytesPerSec / 8;
+    this.#tokens = this.burst;
+    this.#at = performance.now();
+  }
+
+  /** How long (ms) the caller must wait before moving `bytes`; books them at once. */
+  reserve(bytes: number): number {
+    const now = performance.now();
+    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#at) / 1000) * this.bytesPerSec);
+    this.#at = now;
+    this.#tokens -= bytes;
+    return this.#tokens >= 0 ? 0 : (-this.#tokens / this.bytesPerSec) * 1000;
+  }
+
+  /** Waits until `bytes` may move (rejects if the signal aborts first). */
+  async take(bytes: number, signal?: AbortSignal): Promise<void> {
+    const ms = this.reserve(bytes);
+    if (ms > 0) await sleep(ms, signal);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(abortError(signal.reason));
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(abortError(signal?.reason));
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** The store itself when no limit is set, else a RateLimitedStore around it. */
+export function withRateLimits(inner: ObjectStore, opts: RateLimitOptions): ObjectStore {
+  if (!opts.limitUploadBytesPerSec && !opts.limitDownloadBytesPerSec) return inner;
+  return new RateLimitedStore(inner, opts);
+}
+
+export class RateLimitedStore implements ObjectStore {
+  readonly inner: ObjectStore;
+  readonly upload: TokenBucket | undefined;
+  readonly download: TokenBucket | undefined;
+
+  constructor(inner: ObjectStore, opts: RateLimitOptions) {
+    this.inner = inner;
+    this.upload = opts.limitUploadBytesPerSec ? new TokenBucket(opts.limitUploadBytesPerSec) : undefined;
+    this.download = opts.limitDownloadBytesPerSec ? new TokenBucket(opts.limitDownloadBytesPerSec) : undefined;
+  }
+
+  get url(): string {
+    return this.inner.url;
+  }
+
+  get capabilities(): StoreCapabilities {
+    return this.inner.capabilities;
+  }
+
+  get defaultConcurrency(): number | undefined {
+    return this.inner.defaultConcurrency;
+  }
+
+  async get(key: string, opts?: GetOptions): Promise<Buffer> {
+    const body = await this.inner.get(key, opts);
+    // The size is known only once read: pay after, so the next read waits.
+    await this.download?.take(body.length, opts?.signal);
+    return body;
+  }
+
+  async getRange(key: string, offset: number, length: number, opts?: GetOptions): Promise<Buffer> {
+    await this.download?.take(length, opts?.signal);
+    return this.inner.getRange(key, offset, length, opts);
+  }
+
+  async put(key: string, body: Buffer, opts?: PutOptions): Promise<boolean> {
+    await this.upload?.take(body.length, opts?.signal);
+    return this.inner.put(key, body, opts);
+  }
+
+  head(key: string, opts?: CallOptions): Promise<ObjectInfo | undefined> {
+    return this.inner.head(key, opts);
+  }
+
+  list(prefix: string, opts?: CallOptions): AsyncIterable<ObjectInfo> {
+    return this.inner.list(prefix, opts);
+  }
+
+  delete(key: string, opts?: CallOptions): Promise<void> {
+    return this.inner.delete(key, opts);
+  }
+
+  deleteMany(keys: string[], opts?: CallOptions): Promise<void> {
+    return this.inner.deleteMany(keys, opts);
+  }
+
+  sync(): Promise<void> {
+    return this.inner.sync();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

@@ -1,0 +1,71 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LocalStore, STALE_TMP_MS, TMP_DIR } from '../../src/store/local-store.js';
+import { openStore } from '../../src/store/open-store.js';
+import { storeContract } from './contract.js';
+
+const root = await fs.mkdtemp(path.join(os.tmpdir(), 'bv-local-store-'));
+afterAll(() => fs.rm(root, { recursive: true, force: true }));
+
+storeContract('local directory', { open: () => openStore(path.join(root, 'contract'), { create: true }) });
+
+describe('LocalStore durability and leftovers', () => {
+  it('defers the fdatasync of deferred creates; a durable put and sync() cover every one of them', async () => {
+    const s = await LocalStore.open(path.join(root, 'defer'), { create: true, deferSyncPrefixes: ['chunks/'], backgroundSync: false });
+    for (let i = 0; i < 20; i++) await s.put(`chunks/${i % 3}/c${i}`, Buffer.alloc(100, i), { ifAbsent: true });
+    await s.put('misc/explicit', Buffer.from('x'), { deferSync: true });
+    await s.put('misc/plain-create', Buffer.from('x'), { ifAbsent: true }); // outside the prefix: durable, a barrier
+    expect(s.pendingSync).toBe(0);
+    for (let i = 20; i < 40; i++) await s.put(`chunks/${i % 3}/c${i}`, Buffer.alloc(100, i), { ifAbsent: true });
+    expect(s.pendingSync).toBe(20); // owed, nothing synced them
+    await s.delete('chunks/0/c21'); // deleted before sync: nothing left to make durable
+    expect(s.pendingSync).toBe(19);
+    // a replacing put under the prefix is not deferred (it could tear an object already named),
+    // and like every durable put it is a barrier: everything deferred before it is now durable
+    await s.put('chunks/1/c1', Buffer.alloc(100, 1));
+    expect(s.pendingSync).toBe(0);
+    await s.put('chunks/x/a', Buffer.from('y'), { ifAbsent: true });
+    await s.put('chunks/x/b', Buffer.from('y'), { ifAbsent: true });
+    expect(s.pendingSync).toBe(2);
+    await s.put('index/seg.idx', Buffer.from('names a and b')); // a segment naming them: after them
+    expect(s.pendingSync).toBe(0);
+    await s.put('chunks/x/c', Buffer.from('y'), { ifAbsent: true });
+    const [p1, p2] = [s.sync(), s.sync()]; // concurrent syncs: the second covers all the first took
+    await p2;
+    expect(s.pendingSync).toBe(0);
+    await p1;
+    await s.put('chunks/x/d', Buffer.from('y'), { ifAbsent: true });
+    expect(s.pendingSync).toBe(1);
+    await s.close(); // close syncs too
+    expect(s.pendingSync).toBe(0);
+  });
+
+  it('syncs owed files in the background, without any put waiting for it', async () => {
+    const s = await LocalStore.open(path.join(root, 'drain'), { create: true, deferSyncPrefixes: ['chunks/'] });
+    for (let i = 0; i < 200; i++) await s.put(`chunks/${i % 16}/c${i}`, Buffer.alloc(4096, i), { ifAbsent: true });
+    for (let t = 0; t < 200 && s.pendingSync > 0; t++) await new Promise((r) => setTimeout(r, 25));
+    expect(s.pendingSync).toBe(0); // no sync() called: the drain did it
+    await s.sync();
+    await s.close();
+  });
+
+  it('removes crash leftovers in .tmp older than the lease TTL when opened for writing, and only those', async () => {
+    const dir = path.join(root, 'leftovers');
+    await (await LocalStore.open(dir, { create: true })).close();
+    const tmp = path.join(dir, TMP_DIR);
+    const old = new Date(Date.now() - STALE_TMP_MS - 60_000);
+    for (const n of ['a.tmp', 'b.tmp']) {
+      await fs.writeFile(path.join(tmp, n), 'partial');
+      await fs.utimes(path.join(tmp, n), old, old);
+    }
+    await fs.writeFile(path.join(tmp, 'fresh.tmp'), 'a live writer');
+    const ro = await LocalStore.open(dir, { readOnly: true });
+    expect(ro.removedLeftovers).toBe(0);
+    expect((await fs.readdir(tmp)).sort()).toEqual(['a.tmp', 'b.tmp', 'fresh.tmp']);
+    const rw = await LocalStore.open(dir);
+    expect(rw.removedLeftovers).toBe(2);
+    expect(await fs.readdir(tmp)).toEqual(['fresh.tmp']);
+  });
+});
