@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
 import type { BackupOrigin, ManifestHeader } from '../vault/manifest.js';
+import type { CopySide } from './copy-side.js';
 
 /** The service's codes for replication outcomes (CBR BackupService.*). */
 export const ReplicationCodes = {
@@ -25,15 +26,8 @@ export const ReplicationCodes = {
   destinationFull: 'BackupService.6129',
 } as const;
 
-export type ImageType = 'backup' | 'replication' | 'sync';
-
 export function isReplica(h: ManifestHeader): boolean {
   return h.origin?.kind === 'replica';
-}
-
-/** CBR image_type of a backup. */
-export function imageType(h: ManifestHeader): ImageType {
-  return h.origin?.kind === 'replica' ? 'replication' : h.origin?.kind === 'import' ? 'sync' : 'backup';
 }
 
 /** VBS ST of a copy: 4 a disk backup copy, 5 a VM backup copy (source ST 1). */
@@ -126,20 +120,24 @@ export function newRecord(sourceBackupId: string, sourceVaultId: string, destina
   };
 }
 
-export function failRecord(r: ReplicationRecord, err: unknown): void {
+export function failRecord(r: ReplicationRecord, err: unknown, side: CopySide | undefined, prefix = ''): void {
   r.status = 'failed';
-  r.extra_info.fail_code = replicationFailCode(err);
-  r.extra_info.fail_reason = (err as Error)?.message ?? String(err);
+  r.extra_info.fail_code = replicationFailCode(err, side);
+  r.extra_info.fail_reason = prefix + ((err as Error)?.message ?? String(err));
 }
 
-/** The service code a failed copy reports. */
-export function replicationFailCode(err: unknown): string {
-  const e = err as BlockvaultError & { code?: string; details?: Record<string, unknown>; cause?: unknown };
+/** The service code a failed copy reports: the destination's capacity and reachability
+ *  have codes of their own; anything else is a failed import of the replica. */
+export function replicationFailCode(err: unknown, side: CopySide | undefined): string {
+  const e = err as { code?: string; details?: Record<string, unknown> };
   const service = e?.details?.serviceCode;
   if (typeof service === 'string') return service;
-  if (e?.code === ErrorCodes.noSpace || /quota|no space|ENOSPC|EDQUOT|EntityTooLarge/i.test(chainText(err))) return ReplicationCodes.destinationFull;
-  if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|socket hang up|NoSuchBucket|timed out/i.test(chainText(err))) {
-    return ReplicationCodes.destinationUnreachable;
+  if (side === 'destination') {
+    const text = chainText(err);
+    if (e?.code === ErrorCodes.noSpace || /QuotaExceeded|quota|no space|ENOSPC|EDQUOT/i.test(text)) return ReplicationCodes.destinationFull;
+    if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|socket hang up|NoSuchBucket|timed? ?out|unreachable/i.test(text)) {
+      return ReplicationCodes.destinationUnreachable;
+    }
   }
   return ReplicationCodes.importFailed;
 }

@@ -28,6 +28,8 @@ export interface ServiceMetadata {
   BP: string;
   snap_id?: string;
   bootable?: boolean;
+  /** Backup service type: present on a replica only, 4 disk backup copy (5 VM backup copy). */
+  ST?: 4 | 5;
 }
 
 export interface ServiceFields {
@@ -40,6 +42,8 @@ export interface ServiceFields {
   is_incremental: boolean;
   has_dependent_backups: boolean;
   snapshot_id: string | null;
+  /** CBR image_type: backup, replication (a replica) or sync (imported from an archive). */
+  image_type: 'backup' | 'replication' | 'sync';
 }
 
 export function serviceMetadata(
@@ -62,6 +66,7 @@ export function serviceMetadata(
   };
   if (h.snapshotId !== undefined) md.snap_id = h.snapshotId;
   if (h.bootable !== undefined) md.bootable = h.bootable;
+  if (h.origin?.kind === 'replica') md.ST = h.origin.serviceType ?? 4;
   return md;
 }
 
@@ -76,5 +81,6 @@ export function serviceFields(
     is_incremental: h.type === 'incremental',
     has_dependent_backups: ctx.hasDependents,
     snapshot_id: h.snapshotId ?? null,
+    image_type: h.origin?.kind === 'replica' ? 'replication' : h.origin?.kind === 'import' ? 'sync' : 'backup',
   };
 }

@@ -34,7 +34,8 @@ export function validateBlockSize(blockSize: number): void {
   }
 }
 
-export function newConfig(opts: { blockSize?: number; compression?: Compression } = {}): VaultConfig {
+/** hashKey: a replica's, taken from its source so both name a block alike (initReplica). */
+export function newConfig(opts: { blockSize?: number; compression?: Compression; hashKey?: string } = {}): VaultConfig {
   const blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
   validateBlockSize(blockSize);
   return {
@@ -44,7 +45,7 @@ export function newConfig(opts: { blockSize?: number; compression?: Compression 
     createdAt: new Date().toISOString(),
     blockSize,
     compression: opts.compression ?? 'lz4',
-    hashKey: randomBytes(32).toString('hex'),
+    hashKey: opts.hashKey ?? randomBytes(32).toString('hex'),
   };
 }
 

@@ -10,7 +10,7 @@ import { Layout } from './layout.js';
 export const LEASE_PREFIX = Layout.leasePrefix;
 export const DEFAULT_LEASE_TTL_MS = 120_000;
 
-export type LeaseOp = 'backup' | 'restore' | 'delete' | 'prune' | 'gc' | 'verify';
+export type LeaseOp = 'backup' | 'restore' | 'delete' | 'prune' | 'gc' | 'verify' | 'copy' | 'import';
 
 export interface LeaseRecord {
   leaseId: string;

@@ -59,6 +59,9 @@ export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions, IndexF
   /** For a new vault only: block size (power of two, 64 KiB–16 MiB) and compression. */
   blockSize?: number;
   compression?: Compression;
+  /** For a new vault only: a replica of this vault, with its block size, compression and
+   *  chunk-id key, so copies between them move chunk objects as stored (src/engine/copy.ts). */
+  replicaOf?: { config: VaultConfig };
 }
 
 const VOLUME_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -145,7 +148,8 @@ export class Vault {
           hint: 'check --vault, or run a backup or `blockvault init` to create one',
         });
       }
-      const cfg = newConfig({ blockSize: opts.blockSize, compression: opts.compression });
+      const src = opts.replicaOf?.config;
+      const cfg = newConfig(src ? { blockSize: src.blockSize, compression: src.compression, hashKey: src.hashKey } : { blockSize: opts.blockSize, compression: opts.compression });
       // put-if-absent: of two processes creating one vault, one config wins and both use it.
       if (!(await store.put(Layout.config, encodeConfig(cfg), { ifAbsent: true }))) raw = await store.get(Layout.config);
       else return new Vault(store, cfg, opts);
