@@ -54,9 +54,16 @@ export function replicaHeader(h: ManifestHeader, sourceVaultId: string, recordId
   return { ...h, origin };
 }
 
-export function importedHeader(h: ManifestHeader, sourceVaultId: string): ManifestHeader {
-  const origin: BackupOrigin = h.origin ?? { kind: 'import', sourceVaultId, sourceBackupId: h.backupId, receivedAt: '' };
-  return { ...h, origin: { ...origin, receivedAt: new Date().toISOString() } };
+/** The header of a backup read from an archive: an import (restorable, replicable), naming
+ *  the vault it was first made in. */
+export function importedHeader(h: ManifestHeader, archiveVaultId: string): ManifestHeader {
+  const origin: BackupOrigin = {
+    kind: 'import',
+    sourceVaultId: h.origin?.sourceVaultId ?? archiveVaultId,
+    sourceBackupId: h.origin?.sourceBackupId ?? h.backupId,
+    receivedAt: new Date().toISOString(),
+  };
+  return { ...h, origin };
 }
 
 /** Refuses to replicate a replica (1002) unless the caller allows it (fail-back). */
