@@ -1,7 +1,6 @@
 // Writes an archive entry by entry into any Writable, with backpressure end to end: add()
 // resolves only once tar-stream has handed the entry on and the output has taken it (or has
 // room), so a slow disk or a paused pipe holds the caller back instead of filling memory.
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import tar from 'tar-stream';
 import { BlockvaultError, ErrorCodes } from '../../errors.js';
@@ -95,9 +94,7 @@ export class ArchiveWriter {
     try {
       for await (const buf of this.#pack as AsyncIterable<Buffer>) {
         if (outError) throw outError;
-        if (!out.write(buf)) {
-          await Promise.race([once(out, 'drain'), once(out, 'close').then(() => Promise.reject(outError ?? new Error('output closed')))]);
-        }
+        if (!out.write(buf)) await drained(out, () => outError);
       }
       if (outError) throw outError;
       if (end) {
@@ -107,6 +104,24 @@ export class ArchiveWriter {
       out.off('error', onError);
     }
   }
+}
+
+/** Resolves on 'drain'; rejects if the output fails or closes first. Leaves no listener. */
+function drained(out: Writable, failure: () => unknown): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: unknown) => {
+      out.off('drain', onDrain);
+      out.off('close', onClose);
+      out.off('error', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = (e?: unknown) => done(e ?? failure() ?? new Error('output closed'));
+    out.on('drain', onDrain);
+    out.on('close', onClose);
+    out.on('error', onClose);
+  });
 }
 
 function outputError(e: unknown): BlockvaultError {
