@@ -49,6 +49,7 @@ export async function importArchive(vault: Vault, input: Readable, opts: ImportO
   const renamed = new Map<string, { id: Buffer; storedLength: number }>();
   const received = new Set<string>();
   let written = 0;
+  let receivedBytes = 0;
   const inflight = new Set<Promise<void>>();
   let failure: unknown;
   const window = Math.max(1, opts.concurrency ?? vault.defaultConcurrency);
@@ -102,6 +103,7 @@ export async function importArchive(vault: Vault, input: Readable, opts: ImportO
       }
       if (part.kind === 'chunk') {
         received.add(part.id.toString('latin1'));
+        receivedBytes += part.object.length;
         while (inflight.size >= window) await Promise.race(inflight);
         if (failure) throw failure;
         const work = storeChunk(vault, part.id, part.object, hasher, renamed, signal).then(
@@ -117,7 +119,7 @@ export async function importArchive(vault: Vault, input: Readable, opts: ImportO
         if (opts.onProgress && Date.now() - lastTick >= 500) {
           lastTick = Date.now();
           const total = header!.chunks.count;
-          opts.onProgress({ event: 'progress', op: 'import', backupId: header!.backup.backupId, chunksDone: received.size, chunksTotal: total, bytes: 0, progress: total ? Math.floor((received.size / total) * 100) : 100, elapsedMs: Date.now() - started });
+          opts.onProgress({ event: 'progress', op: 'import', backupId: header!.backup.backupId, chunksDone: received.size, chunksTotal: total, bytes: receivedBytes, progress: total ? Math.floor((received.size / total) * 100) : 100, elapsedMs: Date.now() - started });
         }
         continue;
       }
