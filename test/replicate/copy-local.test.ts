@@ -153,3 +153,57 @@ describe('copy between vaults with different keys', () => {
     await expect(copyBackups(src, big, { all: true, volumeId: 'vol-1' })).rejects.toMatchObject({ code: ErrorCodes.badInput });
   });
 });
+
+describe('copy concurrency, progress and cancellation', () => {
+  /** A store that remembers how many chunk PUTs it had in flight at once. */
+  class InFlight extends CountingStore {
+    now = 0;
+    peak = 0;
+    override async put(key: string, body: Buffer, opts?: Parameters<CountingStore['put']>[2]): Promise<boolean> {
+      if (!key.startsWith('chunks/')) return super.put(key, body, opts);
+      this.peak = Math.max(this.peak, ++this.now);
+      try {
+        await new Promise((r) => setTimeout(r, 5));
+        return await super.put(key, body, opts);
+      } finally {
+        this.now--;
+      }
+    }
+  }
+
+  it('keeps at most `concurrency` chunk writes in flight, and reports progress up to 100 with the records', async () => {
+    const src = await vaultAt(chain.vaultDir);
+    const dir = path.join(chain.dir, 'bounded');
+    await (await initReplica(src, dir)).close();
+    const store = new InFlight(await openStore(dir));
+    const dst = await Vault.onStore(store);
+    opened.push(dst);
+    const events: any[] = [];
+    await copyBackups(src, dst, { all: true, concurrency: 3, progressIntervalMs: 1, onProgress: (e) => events.push(e) });
+    expect(store.peak).toBeLessThanOrEqual(3);
+    expect(store.peak).toBeGreaterThan(1);
+    expect(events.length).toBeGreaterThan(0);
+    const p = events.map((e) => e.progress);
+    expect(p).toEqual([...p].sort((a, b) => a - b));
+    expect(events.at(-1)).toMatchObject({ op: 'copy', progress: 100, backupsDone: 5, backupsTotal: 5 });
+    expect(events.at(-1).records.map((r: any) => r.status)).toEqual(Array(5).fill('success'));
+  });
+
+  it('a cancelled copy stops with BV.Aborted, shows nothing half-made, and its records say why', async () => {
+    const src = await vaultAt(chain.vaultDir);
+    const dst = await initReplica(src, path.join(chain.dir, 'cancelled'));
+    opened.push(dst);
+    const ac = new AbortController();
+    const copying = copyBackups(src, dst, { all: true, signal: ac.signal, limitBytesPerSec: 64 * 1024, concurrency: 1 });
+    setTimeout(() => ac.abort(new Error('operator stop')), 300);
+    const err = await copying.then(() => undefined, (e) => e);
+    expect(err?.code).toBe(ErrorCodes.aborted);
+    const visible = (await dst.listBackups()).map((h) => h.backupId);
+    expect(visible).toEqual(chain.ids.slice(0, visible.length));
+    expect(visible.length).toBeLessThan(5);
+    const records = err.details.replicationRecords as any[];
+    expect(records.filter((r) => r.status === 'failed').length).toBe(5 - visible.length);
+    expect((await verify(dst, { deep: true })).ok).toBe(true);
+  });
+});
+
