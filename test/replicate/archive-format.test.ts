@@ -77,6 +77,23 @@ describe('entries that would leave the archive', () => {
 });
 
 describe('unknown, duplicate, misplaced and oversized entries', () => {
+  it('refuses an entry of a tar type it does not know (here GNU sparse, flag S)', async () => {
+    const p = sampleParts();
+    const list = validEntries(p);
+    delete list[2]!.pax; // keep the chunk's own header the one right after the manifest
+    const bytes = await packRaw(list);
+    const name = list[2]!.name;
+    // Find the chunk's tar header (its name field), set its type flag, fix its checksum.
+    const at = bytes.indexOf(Buffer.from(name + '\0', 'latin1'));
+    expect(at % 512).toBe(0);
+    bytes[at + 156] = 'S'.charCodeAt(0);
+    bytes.fill(0x20, at + 148, at + 156);
+    let sum = 0;
+    for (let i = at; i < at + 512; i++) sum += bytes[i]!;
+    bytes.write(sum.toString(8).padStart(6, '0') + '\0 ', at + 148, 'latin1');
+    refused((await readAll(bytes)).error, name, /unknown tar type/);
+  });
+
   it('refuses a duplicate chunk', async () => {
     const list = validEntries(sampleParts());
     list.splice(3, 0, list[2]!);

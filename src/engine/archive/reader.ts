@@ -94,7 +94,8 @@ export async function* readArchive(input: Readable): AsyncGenerator<ArchivePart>
       const name = entry.header.name;
       const escape = escapingName(name);
       if (escape) throw refusedEntry(name, `its name has ${escape}, which would leave the archive`);
-      const type = entry.header.type ?? 'file';
+      // tar-stream gives null for a type flag it does not know (GNU sparse, volume labels…).
+      const type = (entry.header.type as string | null) ?? 'entry of an unknown tar type';
       if (type !== 'file' && type !== 'contiguous-file') {
         const target = entry.header.linkname ? ` → ${JSON.stringify(entry.header.linkname)}` : '';
         throw refusedEntry(name, `it is a ${type}${target}; an archive holds regular files only`);
