@@ -86,6 +86,8 @@ export async function copyBackups(from: Vault, to: Vault, opts: CopyOptions = {}
   const signal = opts.signal;
   throwIfAborted(signal);
   const selection = selectionOf(opts);
+  checkPositive(opts.concurrency, 'concurrency', true);
+  checkPositive(opts.limitBytesPerSec, 'limitBytesPerSec', false);
   if (from.blockSize !== to.blockSize) {
     throw new BlockvaultError(ErrorCodes.badInput, `${from.url} uses ${from.blockSize}-byte blocks and ${to.url} ${to.blockSize}-byte blocks; a copy needs the same block size`, {
       hint: 'copy into a vault made with the same block size (initReplica makes one from the source)',
@@ -236,6 +238,15 @@ async function writeOnce(to: Vault, header: ManifestHeader, list: ManifestEntry[
  */
 export function initReplica(from: Vault, location: string, opts: OpenVaultOptions = {}): Promise<Vault> {
   return Vault.open(location, { ...opts, create: true, replicaOf: from });
+}
+
+function checkPositive(value: number | undefined, name: string, integer: boolean): void {
+  if (value === undefined) return;
+  if (!(Number.isFinite(value) && value > 0 && (!integer || Number.isInteger(value)))) {
+    throw new BlockvaultError(ErrorCodes.badInput, `copy option ${name} must be a positive ${integer ? 'integer' : 'number'}, not ${value}`, {
+      hint: integer ? 'e.g. concurrency: 8' : 'bytes per second, e.g. limitBytesPerSec: 50 * 1024 * 1024',
+    });
+  }
 }
 
 function selectionOf(opts: CopyOptions): CopySelection {

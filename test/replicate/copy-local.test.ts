@@ -151,6 +151,8 @@ describe('copy between vaults with different keys', () => {
     await expect(copyBackups(src, big, { all: true })).rejects.toMatchObject({ code: ErrorCodes.badInput, message: expect.stringMatching(/same block size/) });
     await expect(copyBackups(src, big, {})).rejects.toMatchObject({ code: ErrorCodes.badInput });
     await expect(copyBackups(src, big, { all: true, volumeId: 'vol-1' })).rejects.toMatchObject({ code: ErrorCodes.badInput });
+    await expect(copyBackups(src, src, { all: true, concurrency: 0 })).rejects.toMatchObject({ code: ErrorCodes.badInput, message: expect.stringMatching(/concurrency/) });
+    await expect(copyBackups(src, src, { all: true, limitBytesPerSec: -1 })).rejects.toMatchObject({ code: ErrorCodes.badInput, message: expect.stringMatching(/limitBytesPerSec/) });
   });
 });
 
