@@ -183,7 +183,7 @@ export interface ServiceCodes {
 }
 
 /** The operations a failure can come from (a lease's op, a job's type). */
-export type ServiceOp = 'backup' | 'restore' | 'delete' | 'prune' | 'gc' | 'verify' | 'copy' | 'export';
+export type ServiceOp = 'backup' | 'restore' | 'delete' | 'prune' | 'gc' | 'verify' | 'copy' | 'export' | 'import';
 
 /**
  * The codes for "the volume is busy", by what was asked and what holds the lease

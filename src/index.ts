@@ -35,10 +35,15 @@ export { decideBackupBase, checkFullBackupInterval, type BackupBase } from './en
 export { gc, type GcOptions, type GcResult } from './engine/gc.js';
 export { verify, type VerifyOptions, type VerifyResult, type DamagedChunk } from './engine/verify.js';
 export { vaultStats, type VaultStats, type VolumeStats, type BackupStats } from './engine/stats.js';
+export { copyBackups, initReplica, type CopyOptions, type CopyResult, type CopyProgress, type CopyCounters } from './engine/copy.js';
+export { planCopy, type CopyPlan, type CopySelection } from './engine/copy-plan.js';
+export { ReplicationCodes, isReplica, type ReplicationRecord, type ReplicationStatus } from './engine/copy-replica.js';
+export { exportBackup, type ExportOptions, type ExportResult, type ArchiveProgress } from './engine/archive/export.js';
+export { importArchive, type ImportOptions, type ImportResult } from './engine/archive/import.js';
 export type { ProgressEvent, ProgressEventOf, ProgressOp, OperationCounters } from './metrics/progress.js';
 export type { BackupCounters, RestoreCounters } from './metrics/counters.js';
 export type { ServiceFields, ServiceMetadata } from './metrics/service-fields.js';
-export type { ManifestHeader, BackupType, SourceInfo } from './vault/manifest.js';
+export type { ManifestHeader, BackupType, SourceInfo, BackupOrigin } from './vault/manifest.js';
 export type { ObjectStore, ObjectInfo } from './store/object-store.js';
 export type { StoreOptions } from './store/open-store.js';
 export type { S3StoreOptions } from './store/s3/options.js';

@@ -16,6 +16,8 @@ export interface RestoreOptions extends ProgressOptions<'restore'> {
   targetIsZeroed?: boolean;
   concurrency?: number;
   signal?: AbortSignal;
+  /** Restore a replica (a copy made by copyBackups) anyway: the service refuses (2004). */
+  allowReplica?: boolean;
 }
 
 export interface RestoreResult {

@@ -11,6 +11,7 @@ import { mbPerSecond } from '../metrics/units.js';
 import type { BlockMap } from '../vault/block-map.js';
 import type { Vault } from '../vault/vault.js';
 import { BlockTasks } from './block-tasks.js';
+import { checkRestorable } from './copy-replica.js';
 import { fetchCounted, type RestoreOptions, type RestoreResult } from './restore-blocks.js';
 import { isBlockDevice, restoreToDevice } from './restore-device.js';
 import { checkRestoreOptions } from './option-checks.js';
@@ -26,6 +27,7 @@ export async function restore(vault: Vault, opts: RestoreOptions): Promise<Resto
   const started = Date.now();
   vault.refresh();
   const header = await vault.header(opts.backupId);
+  checkRestorable(header, opts.allowReplica ?? false);
   const lease = await vault.lease(header.volumeId, 'restore');
   try {
     const map = await vault.blockMap(opts.backupId);

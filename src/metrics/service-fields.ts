@@ -31,6 +31,8 @@ export interface ServiceMetadata {
   snap_id?: string;
   /** Whether the source is a boot disk: false unless given; an incremental carries its parent's. */
   bootable: boolean;
+  /** Backup service type: present on a replica only, 4 disk backup copy (5 VM backup copy). */
+  ST?: 4 | 5;
 }
 
 /** CBR extend_info (CBR25:12231-12327): the keys the data plane knows. */
@@ -132,6 +134,8 @@ export interface ServiceFields {
   as_made: { Type: 0 | 1; SS: number; AT: number; BackupSize: number };
   /** Why a full was made (first backup, asked, size change, chain cap, damaged parent). */
   full_reason: string | null;
+  /** CBR image_type: backup, replication (a replica) or sync (imported from an archive). */
+  image_type: 'backup' | 'replication' | 'sync';
 }
 
 export function serviceMetadata(
@@ -154,6 +158,8 @@ export function serviceMetadata(
     bootable: h.bootable ?? false,
   };
   if (h.snapshotId !== undefined) md.snap_id = h.snapshotId;
+  if (h.bootable !== undefined) md.bootable = h.bootable;
+  if (h.origin?.kind === 'replica') md.ST = h.origin.serviceType ?? 4;
   return md;
 }
 
@@ -170,7 +176,7 @@ export function serviceFields(
     supported_restore_mode: 'backup',
     support_lld: false,
   };
-  if (h.encrypted !== undefined) extend.encrypted = h.encrypted;
+  // encrypted: set with the encryption work (h.keyDomain).
   return {
     service_metadata: JSON.stringify(md),
     size: wholeGB(h.volumeSize),
@@ -187,5 +193,6 @@ export function serviceFields(
     extend_info: extend,
     as_made: { Type: made.type === 'incremental' ? 1 : 0, SS: md.SS, AT: md.AT, BackupSize: wholeMB(made.storedBytes) },
     full_reason: h.fullReason ?? null,
+    image_type: h.origin?.kind === 'replica' ? 'replication' : h.origin?.kind === 'import' ? 'sync' : 'backup',
   };
 }

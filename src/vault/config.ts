@@ -81,7 +81,8 @@ export function validateOpenOptions(opts: unknown): void {
   if (o.blockSize !== undefined) validateBlockSize(o.blockSize);
 }
 
-export function newConfig(opts: { blockSize?: number; compression?: Compression } = {}): VaultConfig {
+/** hashKey: a replica's, taken from its source so both name a block alike (initReplica). */
+export function newConfig(opts: { blockSize?: number; compression?: Compression; hashKey?: string } = {}): VaultConfig {
   const blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
   validateBlockSize(blockSize);
   const compression = opts.compression ?? 'lz4';
@@ -93,7 +94,7 @@ export function newConfig(opts: { blockSize?: number; compression?: Compression 
     createdAt: new Date().toISOString(),
     blockSize,
     compression,
-    hashKey: randomBytes(32).toString('hex'),
+    hashKey: opts.hashKey ?? randomBytes(32).toString('hex'),
   };
 }
 

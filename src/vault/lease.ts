@@ -13,7 +13,7 @@ import { IsoTime, PositiveInt, parseStored } from './schema.js';
 export const LEASE_PREFIX = Layout.leasePrefix;
 export const DEFAULT_LEASE_TTL_MS = 120_000;
 
-export type LeaseOp = 'backup' | 'restore' | 'delete' | 'prune' | 'gc' | 'verify';
+export type LeaseOp = 'backup' | 'restore' | 'delete' | 'prune' | 'gc' | 'verify' | 'copy' | 'import';
 
 export interface LeaseRecord {
   leaseId: string;
@@ -25,7 +25,7 @@ export interface LeaseRecord {
   expiresAt: string;
 }
 
-const LEASE_OPS = ['backup', 'restore', 'delete', 'prune', 'gc', 'verify'] as const satisfies readonly LeaseOp[];
+const LEASE_OPS = ['backup', 'restore', 'delete', 'prune', 'gc', 'verify', 'copy', 'import'] as const satisfies readonly LeaseOp[];
 
 /** Known fields checked, others kept: a newer blockvault may add some. */
 const LeaseRecordSchema = v.looseObject({

@@ -81,8 +81,25 @@ export interface ManifestHeader {
   updatedAt?: string;
   /** The values as the backup was made, kept when a merge changes the current ones. */
   asMade?: { type: BackupType; storedBytes: number; chunkCount: number };
-  /** Set by encryption work: whether the backup's chunks are encrypted. */
-  encrypted?: boolean;
+  /** Set only on a backup this vault received from another (copy or archive import). */
+  origin?: BackupOrigin;
+}
+
+// ---- Where a copied or imported backup came from (replication, src/engine/copy.ts). One
+// block of its own, so the rest of the header still describes the backup as it was made.
+export interface BackupOrigin {
+  /** replica: made by copyBackups (the service's replication: ST 4/5, image_type
+   *  replication); import: read from an archive (image_type sync). */
+  kind: 'replica' | 'import';
+  /** The vault and backup it was first made in (a copy of a copy keeps the first). */
+  sourceVaultId: string;
+  sourceBackupId: string;
+  /** When this vault received it. */
+  receivedAt: string;
+  /** Replicas: the service's ST for the copy, 4 (disk backup copy) or 5 (VM backup copy). */
+  serviceType?: 4 | 5;
+  /** Replicas: the replication record this copy was made under, when the caller gave one. */
+  replicationRecordId?: string;
 }
 
 const BackupTypeSchema = v.picklist(['full', 'incremental']);

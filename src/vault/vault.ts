@@ -54,6 +54,9 @@ export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions, IndexF
   /** For a new vault only: block size (power of two, 64 KiB–16 MiB) and compression. */
   blockSize?: number;
   compression?: Compression;
+  /** For a new vault only: a replica of this vault, with its block size, compression and
+   *  chunk-id key, so copies between them move chunk objects as stored (src/engine/copy.ts). */
+  replicaOf?: { config: VaultConfig };
 }
 
 
@@ -118,7 +121,9 @@ export class Vault {
     }
     if (!raw) {
       // Options are checked before anything is written (or listed).
-      const fresh = opts.create ? newConfig({ blockSize: opts.blockSize, compression: opts.compression }) : undefined;
+      // A replica takes its source's block size, compression and chunk-id key (initReplica).
+      const src = opts.replicaOf?.config;
+      const fresh = !opts.create ? undefined : newConfig(src ? { blockSize: src.blockSize, compression: src.compression, hashKey: src.hashKey } : { blockSize: opts.blockSize, compression: opts.compression });
       const found = await anyVaultObject(store);
       // A creator racing us may have written its config (and copy) since our get.
       if (found !== undefined) raw = await store.get(Layout.config).catch(() => undefined);
