@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { backup, formatBytes, openVault, restore, showBackup, type BackupResult, type ProgressEvent } from '../src/index.js';
+import { backup, formatBytes, isPendingBackup, openVault, restore, showBackup, type BackupResult, type ProgressEvent } from '../src/index.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 512 * MiB;
@@ -118,6 +118,7 @@ async function main(): Promise<void> {
       await fs.rm(out);
     }
     const shown = await showBackup(vault, full.backupId);
+    if (isPendingBackup(shown)) throw new Error(`backup ${full.backupId} is ${shown.status}`);
     console.log(`\nthe full backup now has_dependent_backups=${shown.has_dependent_backups}, CS=${JSON.parse(shown.serviceMetadata).CS} MB for its chain`);
     await vault.close();
     console.log(`\ndone: try the CLI on your own image, e.g.\n  npx blockvault backup disk.img --vault ./vault --volume vol-1`);

@@ -19,6 +19,18 @@ export const ErrorCodes = {
   deleteFailed: 'VolumeBackup.0125',
   /** BackupService.2010: the resource is being restored. */
   beingRestored: 'BackupService.2010',
+  // Busy codes chosen by what holds the volume (busyCodes below): delete/prune/backup
+  // against a holder that is not a backup must not say "last backup not finished".
+  /** VolumeBackup.0012: the volume is not available (being restored, deleted or pruned). */
+  volumeNotAvailable: 'VolumeBackup.0012',
+  /** VolumeBackup.0089: the backup is not available (being deleted, still creating, failed). */
+  backupNotAvailable: 'VolumeBackup.0089',
+  /** VolumeBackup.0205: the restore target is not available (in use, or not empty). */
+  targetNotAvailable: 'VolumeBackup.0205',
+  /** VolumeBackup.p.0014: the job could not be submitted (vault-wide work already running). */
+  submitFailed: 'VolumeBackup.p.0014',
+  /** common.0011: the job does not exist. */
+  jobNotFound: 'common.0011',
   // The engine's own, for conditions the service has no code for.
   badInput: 'BV.BadInput',
   inputChanged: 'BV.InputChanged',
@@ -103,6 +115,114 @@ export function ioError(err: unknown, what: string, path: string): BlockvaultErr
         details: { path },
       });
   }
+}
+
+/** A failure as the control plane reports it: the VBS code and the CBR code. */
+export interface ServiceCodes {
+  vbsCode: string;
+  cbrCode: string;
+}
+
+/** The operations a failure can come from (a lease's op, a job's type). */
+export type ServiceOp = 'backup' | 'restore' | 'delete' | 'prune' | 'gc' | 'verify' | 'copy' | 'export';
+
+/**
+ * The codes for "the volume is busy", by what was asked and what holds the lease
+ * (control-plane-contract.md §4.1, §3.6). Only a backup holding the volume gives 0013.
+ */
+export function busyCodes(want: ServiceOp, held: ServiceOp): ServiceCodes {
+  const deleting = held === 'delete' || held === 'prune';
+  if (want === 'restore') {
+    if (held === 'backup') return { vbsCode: 'VolumeBackup.0206', cbrCode: 'BackupService.2002' };
+    if (held === 'restore') return { vbsCode: 'VolumeBackup.0205', cbrCode: 'BackupService.2010' };
+    if (deleting) return { vbsCode: 'VolumeBackup.0089', cbrCode: 'BackupService.2005' };
+  }
+  if (held === 'backup') {
+    // Another backup: "resources are being backed up"; anything else: "a backup task is in progress".
+    return { vbsCode: 'VolumeBackup.0013', cbrCode: want === 'backup' ? 'BackupService.0002' : 'BackupService.6125' };
+  }
+  if (want === 'delete' || want === 'prune') {
+    if (held === 'restore') return { vbsCode: 'VolumeBackup.0125', cbrCode: 'BackupService.6216' };
+    if (deleting) return { vbsCode: 'VolumeBackup.0125', cbrCode: 'BackupService.6201' };
+  }
+  if (want === 'backup' && (held === 'restore' || deleting)) {
+    return { vbsCode: 'VolumeBackup.0012', cbrCode: held === 'restore' ? 'BackupService.2010' : 'BackupService.6215' };
+  }
+  // Vault-wide work (gc, verify) already running: the job cannot be submitted now.
+  return { vbsCode: 'VolumeBackup.p.0014', cbrCode: 'BackupService.9910' };
+}
+
+const FAILED_BY_OP: Partial<Record<ServiceOp, ServiceCodes>> = {
+  backup: { vbsCode: 'VolumeBackup.0027', cbrCode: 'BackupService.9910' },
+  restore: { vbsCode: 'VolumeBackup.0200', cbrCode: 'BackupService.9910' },
+  delete: { vbsCode: 'VolumeBackup.0125', cbrCode: 'BackupService.9910' },
+  prune: { vbsCode: 'VolumeBackup.0125', cbrCode: 'BackupService.9910' },
+};
+
+/**
+ * The VBS and CBR codes for any failure (README "Service error codes"). `op` is the
+ * operation that failed; it decides the code of failures the service names per operation
+ * (a store error is "backup creation failed" in a backup and "restore failed" in a restore).
+ */
+export function serviceCodes(err: unknown, op?: ServiceOp): ServiceCodes {
+  const failed = FAILED_BY_OP[op ?? 'backup'] ?? { vbsCode: 'VolumeBackup.p.0014', cbrCode: 'BackupService.9910' };
+  if (!(err instanceof BlockvaultError)) return failed;
+  const d = err.details;
+  if (typeof d.vbsCode === 'string' && typeof d.cbrCode === 'string') return { vbsCode: d.vbsCode, cbrCode: d.cbrCode };
+  const cause = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+  switch (err.code) {
+    case ErrorCodes.volumeBusy:
+    case ErrorCodes.restoreWhileBackup:
+    case ErrorCodes.beingRestored: {
+      const held = (d.heldBy as { op?: ServiceOp } | undefined)?.op;
+      if (held) return busyCodes(op ?? 'backup', held);
+      return err.code === ErrorCodes.restoreWhileBackup
+        ? { vbsCode: err.code, cbrCode: 'BackupService.2002' }
+        : err.code === ErrorCodes.beingRestored
+          ? { vbsCode: 'VolumeBackup.0205', cbrCode: err.code }
+          : { vbsCode: err.code, cbrCode: 'BackupService.0002' };
+    }
+    case ErrorCodes.backupNotFound:
+    case ErrorCodes.notFound:
+      return { vbsCode: 'VolumeBackup.0111', cbrCode: 'BackupService.6200' };
+    case ErrorCodes.targetTooSmall:
+      return { vbsCode: err.code, cbrCode: 'BackupService.2001' };
+    case ErrorCodes.targetExists:
+    case ErrorCodes.targetNotAvailable:
+      return { vbsCode: 'VolumeBackup.0205', cbrCode: 'BackupService.2011' };
+    case ErrorCodes.backupNotAvailable:
+      return { vbsCode: err.code, cbrCode: 'BackupService.2005' };
+    case ErrorCodes.volumeNotAvailable:
+      return { vbsCode: err.code, cbrCode: 'BackupService.6215' };
+    case ErrorCodes.jobNotFound:
+      return { vbsCode: err.code, cbrCode: 'BackupService.6501' };
+    case ErrorCodes.submitFailed:
+      return { vbsCode: err.code, cbrCode: 'BackupService.9900' };
+    case ErrorCodes.unsupported:
+      return { vbsCode: 'VolumeBackup.0051', cbrCode: 'BackupService.7004' };
+    case ErrorCodes.noSpace:
+      // The vault's filesystem full: the backup quota bytes / vault capacity. A full restore target is a failed restore.
+      return op === 'restore' ? failed : { vbsCode: 'VolumeBackup.0081', cbrCode: 'BackupService.6114' };
+    case ErrorCodes.vaultFormat:
+      return op === 'restore'
+        ? { vbsCode: 'VolumeBackup.0200', cbrCode: 'BackupService.6202' }
+        : { vbsCode: failed.vbsCode, cbrCode: 'BackupService.6113' };
+    case ErrorCodes.badInput:
+      // validateVolumeId (vault.ts): an empty volume id, or one the engine cannot use.
+      if (/^volume id "" /.test(err.message)) return { vbsCode: 'VolumeBackup.0010', cbrCode: 'BackupService.9900' };
+      if (/^volume id /.test(err.message)) return { vbsCode: 'VolumeBackup.0011', cbrCode: 'BackupService.9900' };
+      if (op === 'backup' && cause === 'ENOENT') return { vbsCode: 'VolumeBackup.0021', cbrCode: 'BackupService.7000' };
+      if (op === 'restore' && /in use/.test(err.message)) return { vbsCode: 'VolumeBackup.0205', cbrCode: 'BackupService.2011' };
+      return { vbsCode: 'VolumeBackup.0002', cbrCode: 'BackupService.9900' };
+    default:
+      // Store, damaged data, changed input, cancellation, internal: the operation failed.
+      return failed;
+  }
+}
+
+/** A busy volume or vault (exit 75): the lease marks its errors with details.busy. */
+export function isBusy(err: unknown): boolean {
+  return err instanceof BlockvaultError && err.details.busy === true;
 }
 
 export function isAbort(err: unknown): boolean {

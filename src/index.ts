@@ -16,12 +16,13 @@ export { backup, type BackupOptions, type BackupResult } from './engine/backup.j
 export { restore, type RestoreOptions, type RestoreResult } from './engine/restore.js';
 export { BlockDeviceSource, openSource } from './source/block-device-source.js';
 export { parseExtents, type Extent, type ExtentFormat } from './source/extents.js';
-export { listBackups, showBackup, type BackupRecord, type BackupSummary } from './engine/catalog.js';
+export { listBackups, showBackup, type BackupRecord, type BackupSummary, isPendingBackup, type PendingBackup, type BackupListEntry, type ListBackupsOptions } from './engine/catalog.js';
 export { BlockvaultError, ErrorCodes, type ErrorCode } from './errors.js';
 export { deleteBackup, type DeleteOptions, type DeleteResult } from './engine/delete.js';
 export { prune, type PruneOptions, type PruneResult } from './engine/prune.js';
 export {
   applyRetention,
+  validateRetentionPolicy,
   zoneParts,
   isoWeek,
   subtractDuration,
@@ -30,6 +31,7 @@ export {
   type RetentionDecision,
   type RetentionPlan,
 } from './engine/retention-policy.js';
+export { decideBackupBase, checkFullBackupInterval, type BackupBase } from './engine/full-decision.js';
 export { gc, GC_LEASE_SCOPE, type GcOptions, type GcResult, type CondemnedRecord } from './engine/gc.js';
 export { verify, type VerifyOptions, type VerifyResult, type DamagedChunk } from './engine/verify.js';
 export { vaultStats, type VaultStats, type VolumeStats, type BackupStats } from './engine/stats.js';
@@ -44,3 +46,5 @@ export { MB, GB, parseSize, formatBytes } from './metrics/units.js';
 export function openVault(location: string, opts: OpenVaultOptions = {}): Promise<Vault> {
   return Vault.open(location, opts);
 }
+export * from './jobs/index.js';
+export { serviceCodes, busyCodes, isBusy, type ServiceCodes, type ServiceOp } from './errors.js';

@@ -9,13 +9,13 @@ import { objectCapacity, type BlockVerdict } from '../chunk/block-work.js';
 import { BlockvaultError, ErrorCodes, abortError, isAbort, throwIfAborted } from '../errors.js';
 import { newBackupCounters, type BackupCounters } from '../metrics/counters.js';
 import { ProgressTicker, type ProgressOptions } from '../metrics/progress.js';
-import { serviceFields, type ServiceFields } from '../metrics/service-fields.js';
+import { chainFacts, contractHeaderFields, serviceFields, type ServiceFields } from '../metrics/service-fields.js';
 import { openSource } from '../source/block-device-source.js';
 import type { Extent } from '../source/extents.js';
 import type { BlockSource } from '../source/image-source.js';
 import { BlockPlan, planExtents, type ExtentPlan } from './changed-blocks.js';
+import { decideBackupBase } from './full-decision.js';
 import type { BlockMap } from '../vault/block-map.js';
-import type { ChunkIndex } from '../vault/chunk-index.js';
 import { EntryKind, chunkStats, type BackupType, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
 import { validateVolumeId, type Vault } from '../vault/vault.js';
 
@@ -42,6 +42,15 @@ export interface BackupOptions extends ProgressOptions {
   allocatedExtents?: string | Extent[];
   /** Percent (0–100) of the blocks a list lets the backup skip to re-read and check first. */
   verifyUnchanged?: number;
+  // ---- service-contract options (issue 12)
+  /** The service's full_backup_interval: incrementals allowed after a full (-1 or unset: no cap). */
+  fullBackupInterval?: number;
+  /** Made by a policy (auto_trigger); retention's max_backups counts only these. */
+  automatic?: boolean;
+  /** The snapshot's time: the backup's data_timestamp (default: when the read starts). */
+  snapshotTime?: string | Date;
+  /** The service's DESC. */
+  description?: string;
 }
 
 export interface BackupResult extends ServiceFields {
@@ -62,10 +71,10 @@ export interface BackupResult extends ServiceFields {
   counters: BackupCounters;
   /** Things the operator should know (an extent list ignored or found wrong). */
   warnings?: string[];
+  /** Why a full was made; absent for an incremental. */
+  fullReason?: string;
 }
 
-/** New chunks between index segments: an interrupted run loses at most this many to re-upload. */
-const INDEX_FLUSH_EVERY = 256;
 const DEFAULT_CONCURRENCY = 6;
 
 export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupResult> {
@@ -78,10 +87,10 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
   try {
     source = opts.openedSource ?? (await openSource(opts.source));
     vault.refresh(); // another host may have added backups since this vault was opened
-    const parent = opts.full ? undefined : await vault.latestBackup(opts.volumeId);
-    const parentMap = parent ? await vault.blockMap(parent.backupId) : undefined;
+    const { parent, parentMap, fullReason } = await decideBackupBase(vault, { ...opts, volumeSize: source.size });
     const extents = await planExtents(vault, source, parentMap, opts);
-    const run = new BackupRun(vault, source, await vault.reloadChunkIndex(), backupId, parentMap, opts, extents);
+    await vault.reloadChunkIndex();
+    const run = new BackupRun(vault, source, backupId, parentMap, opts, extents);
     const { entries, counters, elapsedMs } = await run.execute();
 
     const stats = chunkStats(entries, vault.blockSize, source.size);
@@ -107,7 +116,7 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
       dl: vault.config.compression === 'none' ? 1 : 3,
     };
     if (opts.snapshotId !== undefined) header.snapshotId = opts.snapshotId;
-    if (opts.bootable !== undefined) header.bootable = opts.bootable;
+    Object.assign(header, contractHeaderFields(opts, parent, createdAt), fullReason ? { fullReason } : {});
     await vault.writeManifest(header, entries);
     counters.objectsWritten++;
 
@@ -118,7 +127,8 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
       elapsedMs,
       counters,
       ...(extents?.warnings.length ? { warnings: [...extents.warnings] } : {}),
-      ...serviceFields(header, { chain, hasDependents: false, manifestKey: key, vaultUrl: vault.url }),
+      ...(fullReason ? { fullReason } : {}),
+      ...serviceFields(header, { chain, hasDependents: false, manifestKey: key, vaultUrl: vault.url, facts: await chainFacts(vault, backupId) }),
     };
   } finally {
     if (!opts.openedSource) await source?.close().catch(() => {});
@@ -149,18 +159,15 @@ class BackupRun {
   readonly counters = newBackupCounters();
   newStoredBytes = 0;
   readonly #entries: ManifestEntry[] = [];
-  readonly #inflight = new Map<string, Promise<number>>();
   readonly #stop = new AbortController();
   #next = 0;
   #pool: BlockPool | undefined;
   #firstError: unknown;
-  #segment = 0;
-  #flushing: Promise<void> = Promise.resolve();
+  #segmentsBefore = 0;
 
   constructor(
     readonly vault: Vault,
     readonly source: BlockSource,
-    readonly index: ChunkIndex,
     readonly backupId: string,
     readonly parent: BlockMap | undefined,
     readonly opts: BackupOptions,
@@ -180,12 +187,14 @@ class BackupRun {
       opts,
     );
     try {
-      const n = Math.max(1, opts.concurrency ?? this.vault.store.defaultConcurrency ?? DEFAULT_CONCURRENCY);
+      const n = Math.max(1, opts.concurrency ?? this.vault.storeConcurrency ?? DEFAULT_CONCURRENCY);
       await this.extents?.verify(counters, this.#stop.signal, n); // may drop the lists
+      this.vault.nameIndexSegments(this.backupId);
+      this.#segmentsBefore = this.vault.indexSegmentsWritten;
       this.#pool = new BlockPool({
         hasher: this.vault.hasher,
-        hashKey: Buffer.from(this.vault.config.hashKey, 'hex'),
-        compression: this.vault.config.compression,
+        hashKey: this.vault.chunkCodec.hashKey,
+        compression: this.vault.chunkCodec.compression,
         workers: opts.workers,
       });
       const results = await Promise.allSettled(Array.from({ length: n }, () => this.#worker(blockCount, ticker)));
@@ -273,56 +282,33 @@ class BackupRun {
     }
   }
 
-  /** Stores a chunk unless the vault (or a sibling worker) has it; returns its stored length. */
+  /** Stores a chunk through the vault (dedup, write, index); returns its stored length. */
   async #store(id: Buffer, rawLength: number, obj: Buffer, payloadLength: number): Promise<number> {
-    const { counters, index, vault } = this;
-    const known = index.storedLength(id);
-    const k = id.toString('latin1');
-    const pending = known === undefined ? this.#inflight.get(k) : undefined;
-    if (known !== undefined || pending) {
+    const { counters } = this;
+    const r = await this.vault.putChunk(id, obj, { rawLength, payloadLength, signal: this.#stop.signal });
+    if (!r.written) {
       counters.bytesDeduplicated += rawLength;
       counters.blocksDeduplicated++;
-      return known ?? (await pending!);
+      return r.storedLength;
     }
-    const work = (async () => {
-      const key = vault.chunkKey(id);
-      let created = await vault.store.put(key, obj, { ifAbsent: true, signal: this.#stop.signal });
-      if (!created) {
-        // Present but not in the index: left by an interrupted run, or garbage GC is about to
-        // sweep. Rewrite it rather than trust it; the newer object is what GC spares (gc.ts).
-        created = await vault.store.put(key, obj, { signal: this.#stop.signal });
-        counters.chunksRewritten++;
-      }
-      if (created) {
-        counters.bytesCompressedIn += rawLength;
-        counters.bytesCompressedOut += payloadLength;
-        counters.bytesWritten += obj.length;
-        counters.chunksWritten++;
-        counters.objectsWritten++;
-        this.newStoredBytes += obj.length;
-      }
-      index.add(id, obj.length);
-      if (index.pendingCount >= INDEX_FLUSH_EVERY) void this.#flushIndex().catch(() => {});
-      return obj.length;
-    })();
-    this.#inflight.set(k, work);
-    try {
-      return await work;
-    } finally {
-      this.#inflight.delete(k);
-    }
+    if (r.rewritten) counters.chunksRewritten++;
+    counters.bytesCompressedIn += rawLength;
+    counters.bytesCompressedOut += payloadLength;
+    counters.bytesWritten += obj.length;
+    counters.chunksWritten++;
+    counters.objectsWritten++;
+    this.newStoredBytes += obj.length;
+    return r.storedLength;
   }
 
-  /** Writes the index segment for chunks stored so far; serialized. */
-  #flushIndex(): Promise<void> {
-    this.#flushing = this.#flushing
-      .catch(() => {})
-      .then(async () => {
-        if (this.index.pendingCount === 0) return;
-        await this.index.flush(this.vault.store, `${this.backupId}-${String(this.#segment++).padStart(4, '0')}`);
-        this.counters.objectsWritten++;
-      });
-    return this.#flushing;
+  /** Writes the index segment for what is stored so far, counting the segments written. */
+  async #flushIndex(): Promise<void> {
+    try {
+      await this.vault.flushIndex();
+    } finally {
+      this.counters.objectsWritten += this.vault.indexSegmentsWritten - this.#segmentsBefore;
+      this.#segmentsBefore = this.vault.indexSegmentsWritten;
+    }
   }
 }
 

@@ -103,6 +103,9 @@ export function mergeIntoChild(parent: Manifest, child: Manifest): { header: Man
     chunkCount: stats.count,
     storedBytes: stats.bytes,
     dataBytes: stats.dataBytes,
+    // The service's values as made (Type, BackupSize…) stay beside the merged ones.
+    asMade: ch.asMade ?? { type: ch.type, storedBytes: ch.storedBytes, chunkCount: ch.chunkCount },
+    updatedAt: new Date().toISOString(),
   };
   return { header, entries: list };
 }

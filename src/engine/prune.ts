@@ -5,7 +5,7 @@
 import { BlockvaultError, ErrorCodes, throwIfAborted } from '../errors.js';
 import { validateVolumeId, type Vault } from '../vault/vault.js';
 import { deleteUnderLease, type DeleteResult } from './delete.js';
-import { applyRetention, hasRetentionRule, type RetentionDecision, type RetentionPolicy } from './retention-policy.js';
+import { applyRetention, hasRetentionRule, validateRetentionPolicy, type RetentionDecision, type RetentionPolicy } from './retention-policy.js';
 
 export interface PruneOptions {
   volumeId: string;
@@ -29,9 +29,10 @@ export interface PruneResult {
 export async function prune(vault: Vault, opts: PruneOptions): Promise<PruneResult> {
   validateVolumeId(opts.volumeId);
   throwIfAborted(opts.signal);
+  validateRetentionPolicy(opts.policy); // the service's combinations and ranges, before the lease
   if (!hasRetentionRule(opts.policy)) {
     throw new BlockvaultError(ErrorCodes.badInput, 'prune needs at least one retention rule', {
-      hint: 'give e.g. --keep-last 7, --keep-daily 7, --keep-within 30d, --max-backups 10 or --retention-days 30',
+      hint: 'give e.g. --keep-last 7, --keep-daily 7, --keep-within 30d, --max-backups 10, --retention-days 30 or --day-backups 7 --timezone UTC+08:00',
     });
   }
   const now = opts.now ?? new Date();
@@ -39,7 +40,7 @@ export async function prune(vault: Vault, opts: PruneOptions): Promise<PruneResu
     vault.refresh();
     const backups = await vault.listBackups({ volumeId: opts.volumeId });
     const plan = applyRetention(
-      backups.map((b) => ({ id: b.backupId, createdAt: b.createdAt })),
+      backups.map((b) => ({ id: b.backupId, createdAt: b.createdAt, ...(b.automatic !== undefined ? { automatic: b.automatic } : {}) })),
       opts.policy,
       now,
     );

@@ -3,10 +3,11 @@
 // only when it has expired (or, on the same host, when its process is gone).
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { BlockvaultError, ErrorCodes, type ErrorCode } from '../errors.js';
+import { BlockvaultError, ErrorCodes, busyCodes, type ErrorCode } from '../errors.js';
 import { isNotFound, type ObjectStore } from '../store/object-store.js';
+import { Layout } from './layout.js';
 
-export const LEASE_PREFIX = 'leases/';
+export const LEASE_PREFIX = Layout.leasePrefix;
 export const DEFAULT_LEASE_TTL_MS = 120_000;
 
 export type LeaseOp = 'backup' | 'restore' | 'delete' | 'prune' | 'gc' | 'verify';
@@ -27,13 +28,13 @@ export interface Lease {
 }
 
 function leaseKey(scope: string): string {
-  return `${LEASE_PREFIX}${scope}.json`;
+  return Layout.leaseKey(scope);
 }
 
-function busyCode(want: LeaseOp, held: LeaseOp): ErrorCode {
-  if (want === 'restore' && held === 'backup') return ErrorCodes.restoreWhileBackup;
-  if (want === 'restore' && held === 'restore') return ErrorCodes.beingRestored;
-  return ErrorCodes.volumeBusy;
+/** The service's codes for a busy volume depend on what holds it (errors.ts busyCodes). */
+function busyCode(want: LeaseOp, held: LeaseOp): { code: ErrorCode; vbsCode: string; cbrCode: string } {
+  const codes = busyCodes(want, held);
+  return { code: codes.vbsCode as ErrorCode, ...codes };
 }
 
 function processAlive(pid: number): boolean {
@@ -88,12 +89,13 @@ export async function acquireLease(
     }
     const held = await readLease(store, key);
     if (held && !isStale(held, Date.now())) {
+      const codes = busyCode(op, held.op);
       throw new BlockvaultError(
-        busyCode(op, held.op),
+        codes.code,
         `volume ${scope} is busy: a ${held.op} started ${held.acquiredAt} on ${held.host} (pid ${held.pid}) is not finished`,
         {
           hint: `wait for it to finish (its lease expires ${held.expiresAt} if it died)`,
-          details: { scope, heldBy: held },
+          details: { scope, heldBy: held, wanted: op, busy: true, vbsCode: codes.vbsCode, cbrCode: codes.cbrCode },
         },
       );
     }

@@ -65,6 +65,21 @@ export interface ManifestHeader {
   counters: Record<string, number>;
   /** Dedup (1) and compression (2) flags as the service's DL field. */
   dl: 0 | 1 | 2 | 3;
+  // ---- service-contract fields (issue 12): all optional, absent in older manifests
+  /** The data's point in time: the snapshot's time when given, else the start of the read. */
+  dataTimestamp?: string;
+  /** Made by a policy (the service's auto_trigger); max_backups counts only these. */
+  automatic?: boolean;
+  /** The backup's description (the service's DESC). */
+  description?: string;
+  /** Why a full was made although an incremental was asked (full-decision.ts). */
+  fullReason?: string;
+  /** When a delete last rewrote this manifest (merge or promotion to full). */
+  updatedAt?: string;
+  /** The values as the backup was made, kept when a merge changes the current ones. */
+  asMade?: { type: BackupType; storedBytes: number; chunkCount: number };
+  /** Set by encryption work: whether the backup's chunks are encrypted. */
+  encrypted?: boolean;
 }
 
 export interface ManifestEntry {
