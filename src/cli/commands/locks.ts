@@ -4,6 +4,27 @@ import { emit, withVault } from '../context.js';
 import { addVaultOptions, type CommonOpts } from '../options.js';
 import { formatTable, shortTime } from '../table.js';
 import { confirm } from '../prompt.js';
+import type { Vault } from '../../vault/vault.js';
+import type { ObjectStore } from '../../store/object-store.js';
+
+// lease-admin.ts reads leases through an ObjectStore, which the vault no longer exposes; the
+// vault's metadata objects give it what it uses (list, get that throws when absent, delete).
+// To go once lease-admin takes vault.meta.
+async function leaseStore(vault: Vault): Promise<ObjectStore> {
+  const { StoreNotFoundError } = await import('../../store/object-store.js');
+  const meta = vault.meta;
+  const store = {
+    url: vault.url,
+    list: (prefix: string) => meta.list(prefix),
+    delete: (key: string) => meta.delete(key),
+    async get(key: string) {
+      const body = await meta.get(key);
+      if (!body) throw new StoreNotFoundError(vault.url, key);
+      return body;
+    },
+  };
+  return store as unknown as ObjectStore;
+}
 
 export function register(program: Command): void {
   const locks = newCommand(
@@ -16,7 +37,7 @@ export function register(program: Command): void {
   addVaultOptions(locks).action(async (opts: CommonOpts) => {
     const { listLeases } = await import('../../vault/lease-admin.js');
     await withVault(opts, async (vault) => {
-      const leases = await listLeases(vault.store);
+      const leases = await listLeases(await leaseStore(vault));
       emit(opts, { leases }, () => {
         if (!leases.length) return '(no leases)';
         return formatTable(
@@ -46,7 +67,7 @@ export function register(program: Command): void {
     const { listLeases, breakLease } = await import('../../vault/lease-admin.js');
     await withVault(opts, async (vault) => {
       if (!opts.yes) {
-        const held = (await listLeases(vault.store)).find((l) => l.scope === scope);
+        const held = (await listLeases(await leaseStore(vault))).find((l) => l.scope === scope);
         if (held) {
           const who = held.record ? `a ${held.record.op} on ${held.record.host} (pid ${held.record.pid}), ${held.state}` : held.state;
           if (!process.stdin.isTTY) throw usageError(brk, `breaking the lease on ${scope} (${who}) needs confirmation`, 'pass --yes when not at a terminal');
@@ -56,7 +77,7 @@ export function register(program: Command): void {
           }
         }
       }
-      const r = await breakLease(vault.store, scope);
+      const r = await breakLease(await leaseStore(vault), scope);
       emit(opts, { ...r, broken: true }, () => `broke the lease on ${scope}${r.removed ? ` (a ${r.removed.op} on ${r.removed.host}, pid ${r.removed.pid})` : ''}`);
     });
   });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { BackupRecord } from '../../engine/catalog.js';
+import type { BackupRecord, PendingBackup } from '../../engine/catalog.js';
 import { formatBytes } from '../../metrics/units.js';
 import { resolveBackupId } from '../backup-ids.js';
 import { newCommand } from '../command.js';
@@ -35,6 +35,21 @@ function human(rec: BackupRecord): string {
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
 }
 
+/** A backup without a manifest: still running, or failed. */
+function humanPending(rec: PendingBackup): string {
+  const rows: Array<[string, string]> = [
+    ['backup', rec.backupId],
+    ['volume', rec.volumeId],
+    ['status', rec.status + (rec.progress !== null ? ` (${rec.progress} %)` : '')],
+    ['job', rec.jobId],
+    ['created', `${shortTime(rec.createdAt)} UTC`],
+    ...(rec.fail_reason ? ([['reason', rec.fail_reason]] as Array<[string, string]>) : []),
+    ...(rec.error_code ? ([['codes', `${rec.error_code} / ${rec.cbr_error_code ?? '-'}`]] as Array<[string, string]>) : []),
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+}
+
 export function register(program: Command): void {
   const cmd = newCommand(program, 'show <backup-id>', 'show one backup: chain, sizes, source, service fields', [
     'blockvault show 4662abbd --vault ./vault',
@@ -44,7 +59,8 @@ export function register(program: Command): void {
     const { showBackup } = await import('../../engine/catalog.js');
     await withVault(opts, async (vault) => {
       const rec = await showBackup(vault, await resolveBackupId(vault, given));
-      emit(opts, showRecord(rec), () => human(rec));
+      if (rec.status === 'creating' || rec.status === 'error') return emit(opts, rec, () => humanPending(rec as PendingBackup));
+      emit(opts, showRecord(rec as BackupRecord), () => human(rec as BackupRecord));
     });
   });
 }
