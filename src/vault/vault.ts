@@ -6,6 +6,7 @@ import { CHUNK_ID_BYTES, ChunkHasher } from '../chunk/identity.js';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
 import { openStore, type StoreOptions } from '../store/open-store.js';
 import { isNotFound, type ObjectInfo, type ObjectStore } from '../store/object-store.js';
+import { instrumentStore, type StoreObserver } from '../store/instrumented-store.js';
 import { BlockMap } from './block-map.js';
 import {
   ChunkAccess,
@@ -59,6 +60,8 @@ export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions, IndexF
   /** For a new vault only: block size (power of two, 64 KiB–16 MiB) and compression. */
   blockSize?: number;
   compression?: Compression;
+  /** Told of every store request (metrics, logs): see src/store/instrumented-store.ts. */
+  observe?: StoreObserver;
 }
 
 const VOLUME_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -132,7 +135,8 @@ export class Vault {
   }
 
   /** A vault on an already-open store (tests, replication). */
-  static async onStore(store: ObjectStore, opts: OpenVaultOptions = {}): Promise<Vault> {
+  static async onStore(given: ObjectStore, opts: OpenVaultOptions = {}): Promise<Vault> {
+    const store = opts.observe ? instrumentStore(given, opts.observe) : given;
     let raw: Buffer | undefined;
     try {
       raw = await store.get(Layout.config);

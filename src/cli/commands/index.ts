@@ -12,6 +12,7 @@ import { register as list } from './list.js';
 import { register as locks } from './locks.js';
 import { register as prune } from './prune.js';
 import { register as restore } from './restore.js';
+import { register as serve } from './serve.js';
 import { register as show } from './show.js';
 import { register as stats } from './stats.js';
 import { register as verify } from './verify.js';
@@ -29,6 +30,7 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   stats,
   locks,
   cache,
+  serve,
   completion,
   bench,
 ];
