@@ -8,6 +8,8 @@ import { register as completion } from './completion.js';
 import { register as deleteBackup } from './delete.js';
 import { register as gc } from './gc.js';
 import { register as init } from './init.js';
+import { register as job } from './job.js';
+import { register as jobs } from './jobs.js';
 import { register as list } from './list.js';
 import { register as locks } from './locks.js';
 import { register as prune } from './prune.js';
@@ -28,6 +30,8 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   gc,
   verify,
   stats,
+  jobs,
+  job,
   locks,
   cache,
   serve,

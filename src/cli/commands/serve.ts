@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { newCommand } from '../command.js';
 import { storeOptions, vaultLocation } from '../context.js';
-import { addVaultOptions, parsePositiveInt, type CommonOpts } from '../options.js';
+import { addVaultOptions, parseHostPort, parsePositiveInt, type CommonOpts } from '../options.js';
 
 interface ServeOpts extends CommonOpts {
   listen: string;
@@ -16,13 +16,6 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 
 function parseLevel(text: string): string {
   if (!LEVELS.includes(text)) throw new InvalidArgumentError(`takes one of ${LEVELS.join(', ')}`);
-  return text;
-}
-
-function parseListenOption(text: string): string {
-  if (!/^(?:\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}$/.test(text) || Number(text.slice(text.lastIndexOf(':') + 1)) > 65535) {
-    throw new InvalidArgumentError('takes HOST:PORT, e.g. 127.0.0.1:8420 or [::1]:8420');
-  }
   return text;
 }
 
@@ -42,7 +35,7 @@ on a loopback address with --no-auth. More than --max-jobs jobs at once are refu
 SIGTERM or Ctrl-C cancels the running jobs (each ends FAIL with the reason) and stops.
 Logs are pino JSON lines on stderr.`,
   )
-    .option('--listen <host:port>', 'address to listen on', parseListenOption, '127.0.0.1:8420')
+    .option('--listen <host:port>', 'address to listen on', parseHostPort, '127.0.0.1:8420')
     .option('--token-file <file>', 'read the bearer token from the first line of FILE (default: $BLOCKVAULT_TOKEN)')
     .option('--no-auth', 'no token check (refused unless the address is loopback)')
     .option('--max-jobs <n>', 'jobs running at once; more are refused with 429', parsePositiveInt, 4)
