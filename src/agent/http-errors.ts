@@ -42,8 +42,9 @@ export function badField(field: string, message: string): HttpError {
   return new HttpError(400, errorBody(vbs, 'BackupService.9900', text, { engine_code: ErrorCodes.badInput, field }));
 }
 
+/** 401. VBS documents no code for it (authentication is IAM's, contract §5.3): the engine's own; CBR's 9998. */
 export function unauthorized(why: string): HttpError {
-  return new HttpError(401, errorBody('common.0401', 'BackupService.9998', why, { engine_code: 'BV.Unauthorized', hint: 'send Authorization: Bearer <token>' }));
+  return new HttpError(401, errorBody('BV.Unauthorized', 'BackupService.9998', why, { hint: 'send Authorization: Bearer <token>' }));
 }
 
 /** The HTTP status of an engine failure: not found 404, bad input 400, busy 409, the rest 500. */

@@ -76,6 +76,7 @@ export class JobRunner {
       const v = vault;
       const job = await (async () => startJob(v, opts))(); // a synchronous throw (a bad volume id) becomes a rejection
       this.#follow(job, vault);
+      if (this.#closing) job.cancel(this.#closing); // stop() began while this one was starting
       return job.record;
     } catch (e) {
       await vault?.close().catch(() => {});
