@@ -38,7 +38,7 @@ const run = (cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pro
 const installed = (...p: string[]) => path.join(project, 'node_modules', 'blockvault', ...p);
 const bin = (args: string[], env: NodeJS.ProcessEnv = {}) => run(process.execPath, [installed('dist/src/cli/main.js'), ...args], { env });
 
-const CONSUMER = `import { BlockvaultError, ErrorCodes, backup, listBackups, openVault, restore, showBackup, type BackupResult, type ProgressEvent } from 'blockvault';
+const CONSUMER = `import { BlockvaultError, ErrorCodes, backup, isPendingBackup, listBackups, openVault, restore, showBackup, type BackupResult, type ProgressEvent } from 'blockvault';
 
 const [vaultDir, source, target] = process.argv.slice(2) as [string, string, string];
 const vault = await openVault(vaultDir, { create: true, blockSize: 64 * 1024 });
@@ -59,7 +59,8 @@ try {
   else throw e;
 }
 const listed = (await listBackups(vault)).length;
-const kind: string = (await showBackup(vault, b.backupId)).source.kind;
+const shown = await showBackup(vault, b.backupId); // a creating or failed backup has no source yet
+const kind: string = isPendingBackup(shown) ? shown.status : shown.source.kind;
 await vault.close();
 process.stdout.write(JSON.stringify({ backupId: b.backupId, kind, listed, restored: r.volumeSize, events, notFound }) + '\\n');
 `;
