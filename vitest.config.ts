@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -9,5 +12,8 @@ export default defineConfig({
     hookTimeout: 180_000,
     pool: 'forks',
     maxWorkers: 2,
+    // Each host keeps a copy of every vault's chunk index; the tests' copies go to a
+    // directory of this run, never into the user's ~/.cache.
+    env: { BLOCKVAULT_CACHE_DIR: process.env.BLOCKVAULT_CACHE_DIR ?? mkdtempSync(path.join(os.tmpdir(), 'blockvault-test-cache-')) },
   },
 });

@@ -12,7 +12,8 @@
 //
 // Scenarios: full, incremental (1 % changed, no list), incremental-extents (another 1 %, with
 // --changed-extents), restore (the latest), restore-mid (the first incremental: a mid-chain
-// point), device (full backup from a loop device over the image; root only).
+// point), device (full backup from a loop device over the image; root only). Opt-in:
+// large-vault (bench/large-vault.ts; --vault-chunks N, default 10 M), only when listed.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -22,6 +23,7 @@ import { formatSize, makeExt4Image, makeMixedImage, makeSparseImage, mutateImage
 import { PEER_NAMES, isMissing, runMeasured, type Missing, type PeerName, type PeerRound } from './peers.js';
 import { runPeerRound } from './peers.js';
 import { measureS3Ratios, removeBucket, type S3RatioResult } from './s3-ratio.js';
+import { runLargeVault } from './large-vault.js';
 import { formatMachine, formatTable, machineInfo, projectRoot, writeJson } from './report.js';
 
 const MiB = 1024 * 1024;
@@ -44,6 +46,8 @@ interface Args {
   out: string;
   writeResults: boolean;
   dir: string | undefined;
+  largeVault: boolean;
+  vaultChunks: number;
 }
 
 function parse(argv: string[]): Args {
@@ -60,6 +64,8 @@ function parse(argv: string[]): Args {
     out: path.join(projectRoot(), 'bench', 'out', 'results.json'),
     writeResults: false,
     dir: undefined,
+    largeVault: false,
+    vaultChunks: 10_000_000,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
@@ -81,6 +87,8 @@ function parse(argv: string[]): Args {
       case '--fraction': a.fraction = Number(v()); break;
       case '--scenarios': {
         const list = v().split(',').filter(Boolean);
+        a.largeVault = list.includes('large-vault');
+        list.splice(0, list.length, ...list.filter((s) => s !== 'large-vault'));
         for (const s of list) if (!(ALL_SCENARIOS as readonly string[]).includes(s)) throw new Error(`unknown scenario ${s}; known: ${ALL_SCENARIOS.join(',')}`);
         a.scenarios = list as Scenario[];
         break;
@@ -91,6 +99,7 @@ function parse(argv: string[]): Args {
       case '--out': a.out = path.resolve(v()); break;
       case '--write-results': a.writeResults = true; break;
       case '--dir': a.dir = v(); break;
+      case '--vault-chunks': a.vaultChunks = Math.max(1, Number(v())); break;
       case '-h':
       case '--help':
         process.stdout.write(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(0, 14).join('\n') + '\n');
@@ -259,6 +268,16 @@ export async function runBench(argv: string[]): Promise<number> {
   const image = path.join(work, 'mixed.img');
   const samples: { ours: OurMeasure[]; peers: Record<string, PeerRound | Missing>; ceilings: Record<string, number> }[] = [];
   const machine = machineInfo({ dir: work });
+  if (a.largeVault) {
+    try {
+      const lv = await runLargeVault({ work, chunks: a.vaultChunks, runs: a.runs, log });
+      writeJson(path.join(path.dirname(a.out), 'large-vault.json'), { at: new Date().toISOString(), machine, ...lv.json });
+      process.stdout.write(lv.text + '\n');
+    } finally {
+      if (!a.scenarios.length) fs.rmSync(work, { recursive: true, force: true });
+    }
+    if (!a.scenarios.length) return 0;
+  }
   try {
     for (let run = 0; run < a.runs; run++) {
       log(`run ${run + 1}/${a.runs}: ${formatSize(a.size)} ${a.image} image (seed ${a.seed})`);

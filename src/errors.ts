@@ -44,6 +44,8 @@ export const ErrorCodes = {
   store: 'BV.Store',
   notFound: 'BV.NotFound',
   unsupported: 'BV.Unsupported',
+  /** A bug or an unforeseen failure inside blockvault (not the caller's input, not the data). */
+  internal: 'BV.Internal',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -56,10 +58,18 @@ export interface BlockvaultErrorOptions {
   details?: Record<string, unknown>;
 }
 
+/** Set BLOCKVAULT_DEBUG (to anything but "" or "0") to see internal errors' stacks. */
+export function debugEnabled(): boolean {
+  const v = process.env.BLOCKVAULT_DEBUG;
+  return v !== undefined && v !== '' && v !== '0';
+}
+
 export class BlockvaultError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
   readonly details: Record<string, unknown>;
+  /** BV.Internal: the stack of the error it wraps, shown only under BLOCKVAULT_DEBUG. */
+  readonly internalStack: string | undefined;
 
   constructor(code: ErrorCode, message: string, opts: BlockvaultErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -67,15 +77,64 @@ export class BlockvaultError extends Error {
     this.code = code;
     this.hint = opts.hint;
     this.details = opts.details ?? {};
+    this.internalStack = code === ErrorCodes.internal ? stackOf(opts.cause) ?? this.stack : undefined;
   }
 
-  /** The text an operator reads: what, then what to do. */
+  /** The text an operator reads: what, then what to do (and, when debugging, the stack). */
   describe(): string {
-    return this.hint ? `${this.message}\n  hint: ${this.hint}` : this.message;
+    const text = this.hint ? `${this.message}\n  hint: ${this.hint}` : this.message;
+    return this.internalStack && debugEnabled() ? `${text}\n${this.internalStack}` : text;
   }
 
   toJSON(): Record<string, unknown> {
-    return { code: this.code, message: this.message, hint: this.hint, ...this.details };
+    const json: Record<string, unknown> = { code: this.code, message: this.message, hint: this.hint, ...this.details };
+    if (this.internalStack && debugEnabled()) json.stack = this.internalStack;
+    return json;
+  }
+}
+
+function stackOf(err: unknown): string | undefined {
+  return err instanceof Error && typeof err.stack === 'string' ? err.stack : undefined;
+}
+
+/**
+ * Any thrown value as a BlockvaultError: itself if it is one, an abort as BV.Aborted, and
+ * anything else (a bug, an unforeseen library error) as BV.Internal carrying its stack.
+ */
+export function toBlockvaultError(err: unknown): BlockvaultError {
+  if (err instanceof BlockvaultError) return err;
+  if (isAbort(err)) return abortError((err as Error).message);
+  const why = err instanceof Error ? err.message : String(err);
+  return new BlockvaultError(ErrorCodes.internal, `internal error: ${why}`, {
+    hint: 'this is a bug in blockvault: report it with the output of the same command run with BLOCKVAULT_DEBUG=1',
+    cause: err,
+  });
+}
+
+/** The process exit code for an error (COMMON: 2 bad input, 3 damaged data, 75 busy, 130
+ *  cancelled, 1 anything else, BV.Internal included). */
+export function exitCodeFor(err: unknown): number {
+  const code = err instanceof BlockvaultError ? err.code : undefined;
+  switch (code) {
+    case ErrorCodes.badInput:
+    case ErrorCodes.targetExists:
+    case ErrorCodes.notFound:
+    case ErrorCodes.backupNotFound:
+    case ErrorCodes.targetTooSmall:
+    case ErrorCodes.inputChanged:
+      return 2;
+    case ErrorCodes.corruptChunk:
+    case ErrorCodes.missingChunk:
+    case ErrorCodes.vaultDamaged:
+      return 3;
+    case ErrorCodes.volumeBusy:
+    case ErrorCodes.restoreWhileBackup:
+    case ErrorCodes.beingRestored:
+      return 75;
+    case ErrorCodes.aborted:
+      return 130;
+    default:
+      return 1;
   }
 }
 

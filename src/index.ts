@@ -4,6 +4,7 @@
 //   const b = await backup(vault, { source: 'disk.img', volumeId: 'vol-1', onProgress });
 //   await restore(vault, { backupId: b.backupId, target: 'out.img' });
 //   await vault.close();
+import { validateOpenOptions } from './vault/config.js';
 import { Vault, type OpenVaultOptions } from './vault/vault.js';
 
 // The library prints nothing on its own: the pinned S3 SDK would print a 9-line notice that its
@@ -11,39 +12,46 @@ import { Vault, type OpenVaultOptions } from './vault/vault.js';
 // embedder who wants it sets the variable to "false" before importing blockvault.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+//
+// Only the public API is exported here. Internals (helpers the tests reach, key layout,
+// codecs) are imported from their own modules.
 export { Vault, validateVolumeId, type OpenVaultOptions } from './vault/vault.js';
+export { validateBackupId } from './vault/ids.js';
+export { repairVaultConfig, type RepairConfigOptions, type RepairConfigResult } from './vault/config-store.js';
 export { backup, type BackupOptions, type BackupResult } from './engine/backup.js';
+export { preflightBackup } from './engine/option-checks.js';
 export { restore, type RestoreOptions, type RestoreResult } from './engine/restore.js';
-export { BlockDeviceSource, openSource } from './source/block-device-source.js';
+export { openSource } from './source/block-device-source.js';
+export type { BlockSource, BlockRead } from './source/image-source.js';
 export { parseExtents, type Extent, type ExtentFormat } from './source/extents.js';
-export { listBackups, showBackup, type BackupRecord, type BackupSummary, isPendingBackup, type PendingBackup, type BackupListEntry, type ListBackupsOptions } from './engine/catalog.js';
-export { BlockvaultError, ErrorCodes, type ErrorCode } from './errors.js';
+export { listBackups, showBackup, isPendingBackup, type BackupRecord, type BackupSummary, type PendingBackup, type BackupListEntry, type ListBackupsOptions } from './engine/catalog.js';
+export { BlockvaultError, ErrorCodes, exitCodeFor, toBlockvaultError, type ErrorCode } from './errors.js';
 export { deleteBackup, type DeleteOptions, type DeleteResult } from './engine/delete.js';
 export { prune, type PruneOptions, type PruneResult } from './engine/prune.js';
 export {
   applyRetention,
   validateRetentionPolicy,
-  zoneParts,
-  isoWeek,
-  subtractDuration,
   type RetentionPolicy,
   type RetentionItem,
   type RetentionDecision,
   type RetentionPlan,
 } from './engine/retention-policy.js';
 export { decideBackupBase, checkFullBackupInterval, type BackupBase } from './engine/full-decision.js';
-export { gc, GC_LEASE_SCOPE, type GcOptions, type GcResult, type CondemnedRecord } from './engine/gc.js';
+export { gc, type GcOptions, type GcResult } from './engine/gc.js';
 export { verify, type VerifyOptions, type VerifyResult, type DamagedChunk } from './engine/verify.js';
 export { vaultStats, type VaultStats, type VolumeStats, type BackupStats } from './engine/stats.js';
-export type { ProgressEvent } from './metrics/progress.js';
+export type { ProgressEvent, ProgressEventOf, ProgressOp, OperationCounters } from './metrics/progress.js';
 export type { BackupCounters, RestoreCounters } from './metrics/counters.js';
 export type { ServiceFields, ServiceMetadata } from './metrics/service-fields.js';
-export type { ManifestHeader, BackupType } from './vault/manifest.js';
+export type { ManifestHeader, BackupType, SourceInfo } from './vault/manifest.js';
 export type { ObjectStore, ObjectInfo } from './store/object-store.js';
-export { MB, GB, parseSize, formatBytes } from './metrics/units.js';
+export type { Compression } from './chunk/compress.js';
+// Size parsing and formatting as the CLI and the control plane show sizes ("4MiB", "1.5 GiB").
+export { parseSize, formatBytes } from './metrics/units.js';
 
 /** Opens a vault: a directory path, or s3://bucket/prefix. With create, makes it if missing. */
-export function openVault(location: string, opts: OpenVaultOptions = {}): Promise<Vault> {
+export async function openVault(location: string, opts: OpenVaultOptions = {}): Promise<Vault> {
+  validateOpenOptions(opts); // before the store is opened: a refused option creates nothing
   return Vault.open(location, opts);
 }
 export * from './jobs/index.js';

@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { processBlock, type BlockVerdict } from './block-work.js';
 import type { Compression } from './compress.js';
 import type { ChunkHasher } from './identity.js';
+import type { BlockReply, BlockRequest } from './block-worker.js';
 
 export interface PooledResult {
   verdict: BlockVerdict;
@@ -37,7 +38,7 @@ export function defaultWorkerCount(): number {
 export class BlockPool {
   readonly #workers: Worker[] = [];
   readonly #idle: Worker[] = [];
-  readonly #queue: Array<{ msg: object; transfer: ArrayBuffer[]; p: Pending }> = [];
+  readonly #queue: Array<{ msg: BlockRequest; transfer: ArrayBuffer[]; p: Pending }> = [];
   readonly #pending = new Map<number, Pending>();
   readonly #hasher: ChunkHasher;
   readonly #compression: Compression;
@@ -57,7 +58,7 @@ export class BlockPool {
         resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
       });
       w.unref();
-      w.on('message', (m) => this.#done(w, m));
+      w.on('message', (m: BlockReply) => this.#done(w, m));
       w.on('error', (e) => this.#fail(e));
       w.on('exit', (code) => {
         if (code !== 0) this.#fail(new Error(`block worker exited with code ${code}`));
@@ -81,7 +82,7 @@ export class BlockPool {
     }
     return new Promise((resolve, reject) => {
       const seq = this.#seq++;
-      const msg = { seq, buffer, out, length, parentId: parentId ? Uint8Array.from(parentId) : undefined };
+      const msg: BlockRequest = { seq, buffer, out, length, parentId: parentId ? Uint8Array.from(parentId) : undefined };
       const p = { resolve, reject };
       const w = this.#idle.pop();
       if (w) this.#send(w, msg, [buffer, out], p);
@@ -89,24 +90,24 @@ export class BlockPool {
     });
   }
 
-  #send(w: Worker, msg: { seq: number } & object, transfer: ArrayBuffer[], p: Pending): void {
+  #send(w: Worker, msg: BlockRequest, transfer: ArrayBuffer[], p: Pending): void {
     this.#pending.set(msg.seq, p);
     w.ref();
     w.postMessage(msg, transfer);
   }
 
-  #done(w: Worker, m: any): void {
+  #done(w: Worker, m: BlockReply): void {
     const p = this.#pending.get(m.seq);
     this.#pending.delete(m.seq);
     const next = this.#queue.shift();
-    if (next) this.#send(w, next.msg as { seq: number }, next.transfer, next.p);
+    if (next) this.#send(w, next.msg, next.transfer, next.p);
     else {
       w.unref();
       this.#idle.push(w);
     }
     if (!p) return;
-    if (m.error) return p.reject(new Error(`block worker: ${m.error}`));
-    const v = m.verdict as BlockVerdict;
+    if (m.error !== undefined) return p.reject(new Error(`block worker: ${m.error}`));
+    const v = m.verdict;
     // Structured clone turns the ids into plain Uint8Arrays: make them Buffers again.
     const verdict: BlockVerdict = v.kind === 'zero' ? v : { ...v, id: Buffer.from(v.id.buffer, v.id.byteOffset, v.id.byteLength) };
     p.resolve({ verdict, buffer: m.buffer, out: m.out });

@@ -3,7 +3,7 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
-import { processBlock } from './block-work.js';
+import { processBlock, type BlockVerdict } from './block-work.js';
 import type { Compression } from './compress.js';
 import { ChunkHasher } from './identity.js';
 
@@ -14,6 +14,14 @@ export interface BlockRequest {
   length: number;
   parentId?: Uint8Array;
 }
+
+/** A verdict after structured clone: Buffers arrive as plain Uint8Arrays. */
+export type WireVerdict = BlockVerdict extends infer V ? (V extends { id: Buffer } ? Omit<V, 'id'> & { id: Uint8Array } : V) : never;
+
+/** What the worker posts back for one request: the two buffers always come home. */
+export type BlockReply =
+  | { seq: number; buffer: ArrayBuffer; out: ArrayBuffer; verdict: WireVerdict; error?: undefined }
+  | { seq: number; buffer: ArrayBuffer; out: ArrayBuffer; error: string; verdict?: undefined };
 
 const { hashKey, compression } = workerData as { hashKey: Uint8Array; compression: Compression };
 const hasher = new ChunkHasher(Buffer.from(hashKey));
@@ -44,8 +52,10 @@ parentPort!.on('message', (req: BlockRequest) => {
       Buffer.from(req.out),
     );
     if (v.kind === 'changed' && v.compression !== 'none') sinceCollect += req.length;
-    parentPort!.postMessage({ seq: req.seq, buffer: req.buffer, out: req.out, verdict: v }, transfer);
+    const reply: BlockReply = { seq: req.seq, buffer: req.buffer, out: req.out, verdict: v };
+    parentPort!.postMessage(reply, transfer);
   } catch (e) {
-    parentPort!.postMessage({ seq: req.seq, buffer: req.buffer, out: req.out, error: (e as Error).message }, transfer);
+    const reply: BlockReply = { seq: req.seq, buffer: req.buffer, out: req.out, error: (e as Error).message };
+    parentPort!.postMessage(reply, transfer);
   }
 });

@@ -14,12 +14,18 @@
 // restore checks it after decompressing: the xxh64 is the cheap first line, not the proof.
 import { xxh64 } from '@node-rs/xxhash';
 import type { Compression } from './compress.js';
+import {
+  CHUNK_COMPRESSION_CODES,
+  CHUNK_ENCRYPTION_NONE,
+  CHUNK_FORMAT_VERSION,
+  CHUNK_HEADER_BYTES,
+  CHUNK_MAGIC as CHUNK_MAGIC_TEXT,
+} from './format.js';
 
-export const CHUNK_MAGIC = Buffer.from('BVCK', 'ascii');
-export const CHUNK_FORMAT_VERSION = 1;
-export const CHUNK_HEADER_BYTES = 32;
+export { CHUNK_FORMAT_VERSION, CHUNK_HEADER_BYTES };
+export const CHUNK_MAGIC = Buffer.from(CHUNK_MAGIC_TEXT, 'ascii');
 
-const COMPRESSION_CODES: Record<Compression, number> = { none: 0, lz4: 1 };
+const COMPRESSION_CODES: Record<Compression, number> = CHUNK_COMPRESSION_CODES;
 const COMPRESSION_NAMES: Compression[] = ['none', 'lz4'];
 
 export interface ChunkFrame {
@@ -40,7 +46,7 @@ export function writeChunkHeader(target: Buffer, payloadLength: number, rawLengt
   CHUNK_MAGIC.copy(target, 0);
   target[4] = CHUNK_FORMAT_VERSION;
   target[5] = COMPRESSION_CODES[compression];
-  target[6] = 0;
+  target[6] = CHUNK_ENCRYPTION_NONE;
   target[7] = CHUNK_HEADER_BYTES;
   target.writeUInt32LE(rawLength, 8);
   target.writeUInt32LE(payloadLength, 12);
@@ -67,7 +73,7 @@ export function decodeChunk(obj: Buffer): ChunkFrame {
   }
   const compression = COMPRESSION_NAMES[obj[5]!];
   if (!compression) throw new ChunkFormatError(`unknown compression code ${obj[5]}`);
-  if (obj[6] !== 0) throw new ChunkFormatError(`encrypted chunk (code ${obj[6]}) but no key support in this version`);
+  if (obj[6] !== CHUNK_ENCRYPTION_NONE) throw new ChunkFormatError(`encrypted chunk (code ${obj[6]}) but no key support in this version`);
   const headerLength = obj[7]!;
   const rawLength = obj.readUInt32LE(8);
   const payloadLength = obj.readUInt32LE(12);

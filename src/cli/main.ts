@@ -2,7 +2,7 @@
 // The command line (on commander): a thin layer over the library. One module per command
 // in commands/; this file only runs the program and reports errors with their exit code.
 import { CommanderError } from 'commander';
-import { BlockvaultError, ErrorCodes } from '../errors.js';
+import { toBlockvaultError } from '../errors.js';
 import { toUsageError, type CommandError } from './command.js';
 import { buildProgram } from './program.js';
 import { UsageError, exitCodeOf } from './usage-error.js';
@@ -17,10 +17,8 @@ const json = argv.includes('--json');
 
 function report(e: unknown): number {
   const code = exitCodeOf(e);
-  const err =
-    e instanceof BlockvaultError
-      ? e
-      : new BlockvaultError(ErrorCodes.badInput, (e as Error)?.message ?? String(e));
+  // An error that is not blockvault's own is a bug: BV.Internal, exit 1, its stack under BLOCKVAULT_DEBUG.
+  const err = toBlockvaultError(e);
   if (json) process.stdout.write(JSON.stringify({ event: 'error', exitCode: code, ...err.toJSON() }) + '\n');
   process.stderr.write(`blockvault: error [${err.code}]: ${err.describe()}\n`);
   if (e instanceof UsageError && e.usage) process.stderr.write(`usage: ${e.usage}\n`);
@@ -39,7 +37,7 @@ async function main(): Promise<number> {
       if (!(usage instanceof UsageError)) return usage.code === 'commander.help' ? 2 : 0; // help or version shown
       return report(usage);
     }
-    return report(e); // an error that is not blockvault's own exits 1 with its message
+    return report(e);
   }
 }
 

@@ -16,7 +16,7 @@ function version(): string {
 
 export const ENVIRONMENT_HELP = `Environment:
   BLOCKVAULT_VAULT           the vault when --vault is not given
-  BLOCKVAULT_CACHE_DIR       index cache of S3 vaults (default ~/.cache/blockvault; "off" disables)
+  BLOCKVAULT_CACHE_DIR       this host's copy of each vault's chunk index (default ~/.cache/blockvault; "off": temporary)
   BLOCKVAULT_WORKERS         hashing/compression threads (default one per core; 0: main thread)
   BLOCKVAULT_PROGRESS_BYTES  byte step of progress events (default 64 MiB; also every 500 ms)
   BLOCKVAULT_DEBUG           print stack traces with errors

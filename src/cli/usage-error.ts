@@ -12,28 +12,6 @@ export class UsageError extends BlockvaultError {
   }
 }
 
-/** The process exit code for an error: 2 bad input, 3 damaged data, 75 busy, 130 cancelled, 1 failed. */
-export function exitCodeOf(e: unknown): number {
-  if (!(e instanceof BlockvaultError)) return 1;
-  switch (e.code) {
-    case ErrorCodes.badInput:
-    case ErrorCodes.targetExists:
-    case ErrorCodes.notFound:
-    case ErrorCodes.backupNotFound:
-    case ErrorCodes.targetTooSmall:
-    case ErrorCodes.inputChanged:
-      return 2;
-    case ErrorCodes.corruptChunk:
-    case ErrorCodes.missingChunk:
-    case ErrorCodes.vaultDamaged:
-      return 3;
-    case ErrorCodes.volumeBusy:
-    case ErrorCodes.restoreWhileBackup:
-    case ErrorCodes.beingRestored:
-      return 75;
-    case ErrorCodes.aborted:
-      return 130;
-    default:
-      return 1;
-  }
-}
+/** The process exit code for an error: 2 bad input, 3 damaged data, 75 busy, 130 cancelled, 1 failed.
+ *  One map for the library and the CLI (src/errors.ts). */
+export { exitCodeFor as exitCodeOf } from '../errors.js';

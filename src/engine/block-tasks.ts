@@ -7,7 +7,7 @@ import { newRestoreCounters, type RestoreCounters } from '../metrics/counters.js
 import { ProgressTicker, type ProgressOptions } from '../metrics/progress.js';
 import { mbPerSecond } from '../metrics/units.js';
 
-export interface BlockTasksOptions extends ProgressOptions {
+export interface BlockTasksOptions extends ProgressOptions<'restore'> {
   backupId: string;
   signal?: AbortSignal;
 }

@@ -14,17 +14,26 @@
 // finds the backup without dependents (the child already points past it) and only has
 // step 2 left to do.
 import { BlockvaultError, ErrorCodes, throwIfAborted } from '../errors.js';
+import { PhaseProgress } from '../metrics/phase-progress.js';
+import type { ProgressOptions } from '../metrics/progress.js';
 import { EntryKind, chunkStats, entries, type Manifest, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
 import type { Vault } from '../vault/vault.js';
 import { crashPoint } from './crash-points.js';
+import { checkDeleteOptions } from './option-checks.js';
 
-export interface DeleteOptions {
+export interface DeleteOptions extends ProgressOptions<'delete'> {
   signal?: AbortSignal;
+  /** Succeed (alreadyGone: true) when the backup does not exist: a retried delete of a
+   *  backup an earlier attempt removed is then a no-op. Without it: VolumeBackup.0111. */
+  ifExists?: boolean;
 }
 
 export interface DeleteResult {
   backupId: string;
-  volumeId: string;
+  /** null only when alreadyGone (the vault no longer says which volume it was on). */
+  volumeId: string | null;
+  /** True when ifExists was given and there was no such backup: nothing was done. */
+  alreadyGone?: boolean;
   /** Children rewritten to hold this backup's blocks (empty for the newest backup). */
   mergedInto: string[];
   /** Children that became full backups because the deleted backup was their full. */
@@ -32,9 +41,18 @@ export interface DeleteResult {
 }
 
 export async function deleteBackup(vault: Vault, backupId: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
+  checkDeleteOptions(backupId, opts);
   throwIfAborted(opts.signal);
   vault.refresh();
-  const first = await vault.header(backupId);
+  let first: ManifestHeader;
+  try {
+    first = await vault.header(backupId);
+  } catch (e) {
+    if (opts.ifExists && e instanceof BlockvaultError && e.code === ErrorCodes.backupNotFound) {
+      return { backupId, volumeId: null, alreadyGone: true, mergedInto: [], promotedToFull: [] };
+    }
+    throw e;
+  }
   const lease = await vault.lease(first.volumeId, 'delete');
   try {
     crashPoint('delete:after-lease');
@@ -51,7 +69,9 @@ export async function deleteUnderLease(vault: Vault, backupId: string, opts: Del
   const all = await vault.listBackups();
   const children = all.filter((h) => h.parentId === backupId);
   const result: DeleteResult = { backupId, volumeId: header.volumeId, mergedInto: [], promotedToFull: [] };
+  const progress = new PhaseProgress('delete', opts, { volumeId: header.volumeId, backupId }, () => ({ mergedInto: result.mergedInto.length }));
   try {
+    progress.start('mergeIntoChildren', children.length);
     if (children.length) {
       const parent = await vault.readManifest(backupId);
       for (const childHeader of children) {
@@ -62,11 +82,15 @@ export async function deleteUnderLease(vault: Vault, backupId: string, opts: Del
         crashPoint('delete:after-rewrite');
         result.mergedInto.push(childHeader.backupId);
         if (merged.header.type === 'full' && childHeader.type !== 'full') result.promotedToFull.push(childHeader.backupId);
+        progress.advance();
       }
     }
+    progress.end();
     throwIfAborted(opts.signal);
+    progress.start('removeManifest', 1);
     await vault.removeManifest(header.volumeId, backupId);
     crashPoint('delete:after-remove');
+    progress.end();
   } catch (e) {
     if (e instanceof BlockvaultError) throw e;
     throw new BlockvaultError(ErrorCodes.deleteFailed, `deleting backup ${backupId} failed: ${(e as Error)?.message ?? e}`, {

@@ -5,7 +5,7 @@ import type { ProgressOptions } from '../metrics/progress.js';
 import type { BlockMap } from '../vault/block-map.js';
 import type { Vault } from '../vault/vault.js';
 
-export interface RestoreOptions extends ProgressOptions {
+export interface RestoreOptions extends ProgressOptions<'restore'> {
   backupId: string;
   /** Image file to write (created; an existing non-empty file needs `force`), or a block device
    *  (written in place; at least the volume's size, else VolumeBackup.0209). */

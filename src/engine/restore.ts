@@ -13,12 +13,15 @@ import type { Vault } from '../vault/vault.js';
 import { BlockTasks } from './block-tasks.js';
 import { fetchCounted, type RestoreOptions, type RestoreResult } from './restore-blocks.js';
 import { isBlockDevice, restoreToDevice } from './restore-device.js';
+import { checkRestoreOptions } from './option-checks.js';
+import { removeStaleRestoreTemps, restoreTempName } from './restore-leftovers.js';
 
 export type { RestoreOptions, RestoreResult };
 
 const DEFAULT_CONCURRENCY = 8;
 
 export async function restore(vault: Vault, opts: RestoreOptions): Promise<RestoreResult> {
+  checkRestoreOptions(opts);
   throwIfAborted(opts.signal);
   const started = Date.now();
   vault.refresh();
@@ -29,7 +32,8 @@ export async function restore(vault: Vault, opts: RestoreOptions): Promise<Resto
     const target = path.resolve(opts.target);
     if (await isBlockDevice(target)) return await restoreToDevice(vault, map, opts, header.volumeId, target);
     await checkTarget(target, opts.force ?? false);
-    const tmp = path.join(path.dirname(target), `.${path.basename(target)}.blockvault-${randomBytes(4).toString('hex')}`);
+    await removeStaleRestoreTemps(target);
+    const tmp = restoreTempName(target, randomBytes(4).toString('hex'));
     let fh: fs.FileHandle;
     try {
       fh = await fs.open(tmp, 'wx', 0o644);

@@ -52,7 +52,7 @@ export interface JobDone {
 export interface JobContext {
   readonly signal: AbortSignal;
   readonly jobId: string;
-  onProgress(e: ProgressEvent & { phase?: string }): void;
+  onProgress(e: ProgressEvent): void;
   setPhase(phase: string): void;
   setEntities(entities: Record<string, string>): void;
   setLeaseScope(scope: string): void;
@@ -119,6 +119,7 @@ export class Job extends EventEmitter {
       host: os.hostname(),
       pid: process.pid,
       heartbeat_at: t,
+      heartbeat_ms: this.#heartbeatMs,
       lease_scope: leaseScope,
     };
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
@@ -191,6 +192,7 @@ export class Job extends EventEmitter {
     try {
       this.#set({ status: 'RUNNING', operation_status: 'running', phase: 'starting' });
       await this.#flush();
+      this.emit('progress', this.#progressEvent()); // the first event comes at once, at 0 %
       if (this.#abort.signal.aborted) throw abortError(this.#abort.signal.reason);
       result = await spec.run(this.#context());
     } catch (e) {
@@ -218,7 +220,8 @@ export class Job extends EventEmitter {
         const elapsed = Math.max(1, e.elapsedMs);
         const rate = e.bytesDone / elapsed;
         const eta = rate > 0 && e.bytesTotal > e.bytesDone ? Math.ceil((e.bytesTotal - e.bytesDone) / rate / 1000) : e.progress >= 100 ? 0 : null;
-        job.#set({ progress: e.progress, phase: e.phase ?? 'transfer', eta_seconds: eta, counters: { ...e.counters } });
+        // Phased operations (gc, verify, …) name their phase; backup and restore are one transfer.
+        job.#set({ progress: e.progress, phase: e.phase?.name ?? 'transfer', eta_seconds: eta, counters: { ...e.counters } });
         job.emit('progress', job.#progressEvent());
       },
       setPhase(phase) {

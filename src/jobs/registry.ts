@@ -21,7 +21,7 @@ export const DEFAULT_KEEP_FINISHED_MS = 7 * 86_400_000;
 export interface ReadJobOptions {
   /** A heartbeat older than this marks a job dead (default: the lease TTL, 120 s). */
   staleAfterMs?: number;
-  /** The heartbeat period the jobs were started with (default 2 s). */
+  /** The heartbeat period of records that do not say theirs (default 2 s). */
   heartbeatMs?: number;
 }
 
@@ -62,7 +62,7 @@ async function staleReason(records: RecordStore, rec: JobRecord, opts: ReadJobOp
   }
   const ttl = opts.staleAfterMs ?? DEFAULT_LEASE_TTL_MS;
   if (age > ttl) return `the job's process ${where} stopped: last heartbeat ${rec.heartbeat_at}, older than the lease TTL of ${ttl} ms`;
-  if (rec.status === 'RUNNING' && rec.lease_scope && age > 3 * (opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS)) {
+  if (rec.status === 'RUNNING' && rec.lease_scope && age > 3 * (rec.heartbeat_ms ?? opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS)) {
     const lease = await readLease(records, rec.lease_scope);
     if (!lease || lease.host !== rec.host || lease.pid !== rec.pid) {
       return `the job's process ${where} no longer holds the lease on ${rec.lease_scope} and its last heartbeat was ${rec.heartbeat_at}`;
@@ -103,6 +103,10 @@ async function readRecord(records: RecordStore, key: string, opts: ReadJobOption
   const rec = parsed.value;
   const stale = await staleReason(records, rec, opts);
   if (!stale) return rec;
+  // Write the verdict only over the record judged: a job that ended (or beat) meanwhile wins.
+  const again = await records.get(key);
+  const now = again ? parseRecord(JobRecordSchema, again) : undefined;
+  if (now?.ok && (now.value.status !== rec.status || now.value.heartbeat_at !== rec.heartbeat_at)) return readRecord(records, key, opts);
   const failed = failedAsStale(rec, stale);
   await records.put(key, Buffer.from(JSON.stringify(failed))).catch(() => {});
   return failed;

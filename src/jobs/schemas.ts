@@ -49,6 +49,8 @@ export const JobRecordSchema = v.object({
   pid: v.number(),
   /** Written every heartbeat; older than the lease TTL means the process died. */
   heartbeat_at: v.string(),
+  /** The heartbeat period the job runs with (ms); readers allow three of them. */
+  heartbeat_ms: v.optional(v.number()),
   /** The lease scope the operation holds (a volume id, or vault-gc). */
   lease_scope: nullableString,
   /** The operation's result on success (the library's result object). */

@@ -16,8 +16,8 @@ import { launch, type Job, type JobContext, type JobOptions } from './job.js';
 import { sweepJobs } from './registry.js';
 import type { JobType } from './schemas.js';
 
-type Progress = ((e: ProgressEvent) => void) | undefined;
-const both = (a: Progress, ctx: JobContext) => (e: ProgressEvent) => {
+// The caller's listener and the job's own both hear every event, typed by the operation.
+const both = <E extends ProgressEvent>(a: ((e: E) => void) | undefined, ctx: JobContext) => (e: E) => {
   ctx.onProgress(e);
   a?.(e);
 };
@@ -152,7 +152,7 @@ export function startDelete(vault: Vault, opts: StartDeleteOptions): Promise<Job
         const held = mine && mine.status !== 'available' ? mine : undefined;
         if (!held) await putBackupState(vault, { backup_id: opts.backupId, volume_id: volumeId, job_id: ctx.jobId, status: 'deleting' });
         try {
-          return await deleteBackup(vault, opts.backupId, { signal: ctx.signal });
+          return await deleteBackup(vault, opts.backupId, { signal: ctx.signal, onProgress: both(undefined, ctx) });
         } finally {
           if (!held) await clearBackupState(vault, volumeId, opts.backupId, ctx.jobId);
         }
@@ -172,7 +172,24 @@ export function startPrune(vault: Vault, opts: StartPruneOptions): Promise<Job> 
       type: 'prune',
       entities: { volume_id: opts.volumeId },
       leaseScope: opts.dryRun ? null : opts.volumeId,
-      run: (ctx) => prune(vault, { ...opts, signal: ctx.signal }),
+      async run(ctx) {
+        if (opts.dryRun) return prune(vault, { ...opts, signal: ctx.signal });
+        // The backups the policy removes show `deleting` while the prune runs (a plan made
+        // now; prune plans again under its lease, and every mark is cleared at the end).
+        const plan = await prune(vault, { ...opts, dryRun: true });
+        const marked: string[] = [];
+        const held = new Set((await backupStates(vault, { volumeId: opts.volumeId })).filter((s) => s.status !== 'available').map((s) => s.record.backup_id));
+        for (const d of plan.removed) {
+          if (held.has(d.id)) continue;
+          await putBackupState(vault, { backup_id: d.id, volume_id: opts.volumeId, job_id: ctx.jobId, status: 'deleting' });
+          marked.push(d.id);
+        }
+        try {
+          return await prune(vault, { ...opts, signal: ctx.signal, onProgress: both(opts.onProgress, ctx) });
+        } finally {
+          for (const id of marked) await clearBackupState(vault, opts.volumeId, id, ctx.jobId).catch(() => {});
+        }
+      },
     },
     opts,
   );
@@ -189,7 +206,7 @@ export function startGc(vault: Vault, opts: StartGcOptions = {}): Promise<Job> {
       entities: {},
       leaseScope: opts.dryRun ? null : GC_LEASE_SCOPE,
       async run(ctx) {
-        const r = await gc(vault, { ...opts, signal: ctx.signal });
+        const r = await gc(vault, { ...opts, signal: ctx.signal, onProgress: both(opts.onProgress, ctx) });
         const jobRecordsExpired = opts.dryRun ? 0 : await sweepJobs(vault, { keepFinishedMs: opts.keepFinishedMs });
         return { ...r, jobRecordsExpired };
       },
@@ -208,7 +225,7 @@ export function startVerify(vault: Vault, opts: StartVerifyOptions = {}): Promis
       type: 'verify',
       entities: opts.volumeId ? { volume_id: opts.volumeId } : {},
       leaseScope: null,
-      run: (ctx) => verify(vault, { ...opts, signal: ctx.signal }),
+      run: (ctx) => verify(vault, { ...opts, signal: ctx.signal, onProgress: both(opts.onProgress, ctx) }),
     },
     opts,
   );

@@ -133,7 +133,8 @@ export class BlockvaultMetrics {
    * A progress event of the operation `key` (a job id, or any name unique while it runs):
    * adds what each byte counter grew by since its previous event, and its rate.
    */
-  progress(key: string, op: string, counters: Record<string, number>, at = Date.now()): void {
+  progress(key: string, op: string, given: object, at = Date.now()): void {
+    const counters = given as Readonly<Record<string, number>>; // typed per operation upstream; read by name here
     const before = this.#tracked.get(key);
     for (const [name, value] of Object.entries(counters)) {
       const stage = STAGES[name];

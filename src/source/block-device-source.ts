@@ -7,7 +7,7 @@
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import { BlockvaultError, ErrorCodes, ioError } from '../errors.js';
 import { blockDeviceSize, logicalSectorSize } from '../native/block-device.js';
-import { ImageFileSource, type BlockRead, type BlockSource } from './image-source.js';
+import { ImageFileSource, notAnImage, type BlockRead, type BlockSource } from './image-source.js';
 import { rangesWithin, type Ranges } from './data-extents.js';
 
 /** Linux dev_t → "major:minor" (glibc's gnu_dev_major/minor encoding). */
@@ -120,6 +120,9 @@ export async function openSource(path: string): Promise<BlockSource> {
   const st = await fs.stat(path).catch((e) => {
     throw ioError(e, 'input', path);
   });
+  if (st.isDirectory()) throw ioError(Object.assign(new Error('is a directory'), { code: 'EISDIR' }), 'input', path);
+  // Refused on stat, before any open: opening a FIFO could wait for a writer forever.
+  if (!st.isBlockDevice() && !st.isFile()) throw notAnImage(path, st);
   return st.isBlockDevice() ? BlockDeviceSource.open(path) : ImageFileSource.open(path);
 }
 

@@ -1,6 +1,6 @@
 // A raw disk image (or any file) as a sequence of fixed-size blocks. Reads only the data
 // extents of each block and zero-fills its holes in the caller's buffer.
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 import { BlockvaultError, ErrorCodes, ioError } from '../errors.js';
 import { dataRanges, rangesWithin, type Ranges } from './data-extents.js';
 
@@ -26,6 +26,25 @@ export interface BlockSource {
   close(): Promise<void>;
 }
 
+/** What a path is, for messages: "a FIFO", "a character device"… */
+export function describeFileType(st: Stats): string {
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  if (st.isDirectory()) return 'a directory';
+  return 'not a regular file';
+}
+
+/** Inputs are regular files and block devices only: a FIFO or socket would block or stream
+ *  without a size, and a character device (/dev/zero, /dev/null) has no fixed size. */
+export function notAnImage(path: string, st: Stats): BlockvaultError {
+  return new BlockvaultError(ErrorCodes.badInput, `input ${path} is ${describeFileType(st)}, not an image file or block device`, {
+    hint: 'back up a regular image file or a block device (copy a stream to a file first)',
+    details: { path },
+  });
+}
+
 export class ImageFileSource implements BlockSource {
   readonly kind = 'file' as const;
   readonly path: string;
@@ -45,7 +64,9 @@ export class ImageFileSource implements BlockSource {
   static async open(path: string): Promise<ImageFileSource> {
     let fh: fs.FileHandle;
     try {
-      fh = await fs.open(path, 'r');
+      // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+      // It changes nothing for a regular file, the only kind kept.
+      fh = await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     } catch (e) {
       throw ioError(e, 'input', path);
     }
@@ -56,10 +77,7 @@ export class ImageFileSource implements BlockSource {
     }
     if (!st.isFile()) {
       await fh.close();
-      throw new BlockvaultError(ErrorCodes.badInput, `input ${path} is not a regular file`, {
-        hint: 'back up an image file (block devices need the native addon: see README)',
-        details: { path },
-      });
+      throw notAnImage(path, st);
     }
     return new ImageFileSource(path, fh, st.size, st.mtimeMs);
   }

@@ -117,7 +117,7 @@ export class ChunkAccess {
   async putChunk(id: Buffer, obj: Buffer, info: PutChunkInfo): Promise<PutChunkResult> {
     const index = this.#loaded ?? (await this.index());
     const k = id.toString('latin1');
-    let known = index.storedLength(id);
+    let known = await index.lookup(id);
     if (known !== undefined && this.#gone.size !== 0 && this.#gone.has(k)) known = undefined;
     if (known !== undefined) return { storedLength: known, written: false };
     const pending = this.#inflight.get(k);
@@ -169,7 +169,7 @@ export class ChunkAccess {
   /** The index lists it (no request). */
   async hasChunk(id: Uint8Array): Promise<boolean> {
     const index = this.#loaded ?? (await this.index());
-    return index.storedLength(id) !== undefined && !this.#gone.has(latin1(id));
+    return (await index.lookup(id)) !== undefined && !this.#gone.has(latin1(id));
   }
 
   /** Is the object there now (a HEAD; a local store stats)? When it is gone, the index entry

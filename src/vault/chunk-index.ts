@@ -4,16 +4,27 @@
 // chunks (so an interrupted run's chunks are reused by the next) and one at the end,
 // always before its manifest. GC rewrites the segments before it deletes any chunk.
 //
+// Lookups go to this host's local copy (index-local.ts: a sorted on-disk run with fences and a
+// filter in memory, plus a small delta), kept current by fetching only new segments, and to the
+// chunks this process added. They are asynchronous: `mayContain` answers from memory, `lookup`
+// may read one 4 KiB page.
+//
 // Segment: "BVIX", version u8, 3 reserved, count u32 LE, count × (32-byte id, u32 LE stored
 // length), xxh64 LE. The length lets a dedup hit fill its manifest entry without a HEAD.
 import { xxh64 } from '@node-rs/xxhash';
 import { CHUNK_ID_BYTES } from '../chunk/identity.js';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
-import type { IndexCache } from './index-cache.js';
+import { INDEX_SEGMENT_HEADER_BYTES as HDR, INDEX_SEGMENT_MAGIC, INDEX_SEGMENT_VERSION } from '../chunk/format.js';
 import { Layout } from './layout.js';
+import { LocalIndex, type LocalIndexTuning } from './index-local.js';
+import { LocalIndexDamaged } from './index-run.js';
 
 export const INDEX_PREFIX = Layout.indexPrefix;
-const MAGIC = Buffer.from('BVIX', 'ascii');
+const MAGIC = Buffer.from(INDEX_SEGMENT_MAGIC, 'ascii');
 
 const REC = CHUNK_ID_BYTES + 4;
 
@@ -23,13 +34,13 @@ export interface IndexRecord {
 }
 
 export function encodeSegment(recs: IndexRecord[]): Buffer {
-  const out = Buffer.alloc(12 + recs.length * REC + 8);
+  const out = Buffer.alloc(HDR + recs.length * REC + 8);
   MAGIC.copy(out, 0);
-  out[4] = 1;
+  out[4] = INDEX_SEGMENT_VERSION;
   out.writeUInt32LE(recs.length, 8);
   recs.forEach((r, i) => {
-    r.id.copy(out, 12 + i * REC);
-    out.writeUInt32LE(r.storedLength, 12 + i * REC + CHUNK_ID_BYTES);
+    r.id.copy(out, HDR + i * REC);
+    out.writeUInt32LE(r.storedLength, HDR + i * REC + CHUNK_ID_BYTES);
   });
   const end = out.length - 8;
   out.writeBigUInt64LE(xxh64(out.subarray(0, end)), end);
@@ -37,15 +48,15 @@ export function encodeSegment(recs: IndexRecord[]): Buffer {
 }
 
 export function decodeSegment(buf: Buffer): IndexRecord[] {
-  if (buf.length < 20 || !buf.subarray(0, 4).equals(MAGIC)) throw new Error('not a chunk index segment');
+  if (buf.length < HDR + 8 || !buf.subarray(0, 4).equals(MAGIC)) throw new Error('not a chunk index segment');
   const n = buf.readUInt32LE(8);
-  const end = 12 + n * REC;
+  const end = HDR + n * REC;
   if (buf.length !== end + 8 || xxh64(buf.subarray(0, end)) !== buf.readBigUInt64LE(end)) {
     throw new Error('chunk index segment is damaged');
   }
   const recs: IndexRecord[] = [];
   for (let i = 0; i < n; i++) {
-    const off = 12 + i * REC;
+    const off = HDR + i * REC;
     recs.push({ id: buf.subarray(off, off + CHUNK_ID_BYTES), storedLength: buf.readUInt32LE(off + CHUNK_ID_BYTES) });
   }
   return recs;
@@ -53,113 +64,132 @@ export function decodeSegment(buf: Buffer): IndexRecord[] {
 
 const key = (id: Uint8Array) => Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
 
-export interface LoadedSegment {
-  /** As listed (key, size, ETag, last modified). */
-  info: ObjectInfo;
-  records: IndexRecord[];
-}
-
 export interface ChunkIndexLoadOptions {
-  /** Local copies of segments (S3 vaults): only segments not cached are fetched. */
-  cache?: IndexCache;
+  /** Directory of this host's local copy (index-cache.ts localIndexDir); without one the copy
+   *  is built in a private temporary directory, removed as soon as it is open. */
+  dir?: string | undefined;
+  /** The store is remote: keep copies of segments this process writes, so no GET brings them
+   *  back (default: the store's URL is not file:). */
+  remote?: boolean;
+  /** Level sizes (tests, bench). */
+  tuning?: LocalIndexTuning;
 }
 
 export class ChunkIndex {
-  readonly #known = new Map<string, number>();
+  readonly #local: LocalIndex;
+  readonly #dir: string | undefined;
+  readonly #remote: boolean;
+  /** Chunks this process added (memtable): bounded by what one operation stores. */
+  readonly #added = new Map<string, number>();
   #pending: IndexRecord[] = [];
-  #segments: string[] = [];
-  /** Segments read at load, by key (for consolidation). */
-  readonly loaded = new Map<string, LoadedSegment>();
-  /** Segments fetched from the store / taken from the local cache at load. */
-  fetchedSegments = 0;
-  cachedSegments = 0;
-  #cache: IndexCache | undefined;
+  #segments: string[];
+  #damaged = false;
+  /** Segments as listed at load (consolidation reads them). */
+  readonly listed: readonly ObjectInfo[];
+  /** Segments fetched from the store / covered by the local copy (or its kept writes) at load. */
+  readonly fetchedSegments: number;
+  readonly cachedSegments: number;
+  /** The load rebuilt the on-disk base run. */
+  readonly rebuilt: boolean;
 
-  /** Reads every segment. A damaged segment is skipped: the index is a cache of what
-   *  exists, and a chunk it forgets is only uploaded again. */
+  private constructor(local: LocalIndex, dir: string | undefined, remote: boolean, listed: ObjectInfo[], fetched: number, cached: number, rebuilt: boolean) {
+    this.#local = local;
+    this.#dir = dir;
+    this.#remote = remote;
+    this.listed = listed;
+    this.#segments = listed.map((o) => o.key);
+    this.fetchedSegments = fetched;
+    this.cachedSegments = cached;
+    this.rebuilt = rebuilt;
+  }
+
+  /** Brings the local copy up to date (fetching only segments it lacks) and opens it. Damaged
+   *  segments are skipped: the index is a cache of what exists, and a chunk it forgets is only
+   *  uploaded again. A damaged local copy is rebuilt from the segments. */
   static async load(store: ObjectStore, opts: ChunkIndexLoadOptions = {}): Promise<ChunkIndex> {
-    const index = new ChunkIndex();
-    const cache = opts.cache;
-    index.#cache = cache;
-    const listed: ObjectInfo[] = [];
-    for await (const o of store.list(INDEX_PREFIX)) listed.push(o);
-    const readOne = async (o: ObjectInfo): Promise<IndexRecord[]> => {
-      const hit = await cache?.get(o);
-      if (hit) {
-        try {
-          const recs = decodeSegment(hit);
-          index.cachedSegments++;
-          return recs;
-        } catch {
-          await cache?.drop(o); // torn or damaged copy: fetch it again
-        }
-      }
-      const buf = await store.get(o.key);
-      const recs = decodeSegment(buf); // throws on damage: then neither cached nor used
-      index.fetchedSegments++;
-      await cache?.put({ ...o, size: buf.length }, buf);
-      return recs;
-    };
-    // Bounded: a vault can hold thousands of segments, and the store queues requests anyway.
-    let next = 0;
-    const worker = async () => {
-      while (next < listed.length) {
-        const o = listed[next++]!;
-        try {
-          const records = await readOne(o);
-          for (const r of records) index.#known.set(key(r.id), r.storedLength);
-          index.#segments.push(o.key);
-          index.loaded.set(o.key, { info: o, records });
-        } catch {
-          /* skipped: see above */
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(16, listed.length) }, worker));
-    await cache?.retain(listed);
-    return index;
+    const remote = opts.remote ?? !store.url.startsWith('file:');
+    const dir = opts.dir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'blockvault-index-')));
+    try {
+      const r = await LocalIndex.sync(store, dir, INDEX_PREFIX, remote && opts.dir !== undefined, opts.tuning);
+      return new ChunkIndex(r.local, opts.dir, remote, r.listed, r.fetched, r.cached, r.rebuilt);
+    } finally {
+      // the open run stays readable through its descriptor after the directory goes
+      if (opts.dir === undefined) await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
+    }
   }
 
+  /** Distinct chunks known (the local copy's count plus this process's additions). */
   get size(): number {
-    return this.#known.size;
+    return this.#local.count + this.#added.size;
   }
 
-  /** Puts a segment this process wrote into the local cache (no-op without one). */
-  async cacheWritten(key: string, body: Buffer): Promise<void> {
-    await this.#cache?.putWritten(key, body);
+  /** Bytes of index held in memory: fences, filter, delta, and this process's additions. */
+  get memoryBytes(): number {
+    return this.#local.memoryBytes + this.#added.size * 120;
   }
 
-  /** After consolidation: `removed` segments were merged into `added` (same records). */
-  replaceSegments(removed: string[], added: LoadedSegment): void {
-    const gone = new Set(removed);
-    this.#segments = [...this.#segments.filter((k) => !gone.has(k)), added.info.key];
-    for (const k of removed) this.loaded.delete(k);
-    this.loaded.set(added.info.key, added);
+  /** Page reads the lookups made (one per lookup the filter passes). */
+  get pageReads(): number {
+    return this.#local.base?.pageReads ?? 0;
   }
 
   get segments(): readonly string[] {
     return this.#segments;
   }
 
-  has(id: Uint8Array): boolean {
-    return this.#known.has(key(id));
+  /** False: certainly not known. True: maybe (ask `lookup`). From memory only. */
+  mayContain(id: Uint8Array): boolean {
+    return this.#added.has(key(id)) || (!this.#damaged && this.#local.mayContain(id));
   }
 
   /** The stored length of a known chunk, or undefined. */
-  storedLength(id: Uint8Array): number | undefined {
-    return this.#known.get(key(id));
+  async lookup(id: Uint8Array): Promise<number | undefined> {
+    const k = key(id);
+    const mine = this.#added.get(k);
+    if (mine !== undefined || this.#damaged) return mine;
+    try {
+      const len = await this.#local.lookup(id);
+      return len ?? this.#added.get(k); // added by a sibling lane meanwhile
+    } catch (e) {
+      if (!(e instanceof LocalIndexDamaged)) throw e;
+      await this.#markDamaged();
+      return this.#added.get(k);
+    }
+  }
+
+  /** A page failed its check: answer "unknown" from now on (safe: chunks are uploaded again)
+   *  and make the next load rebuild the copy. */
+  async #markDamaged(): Promise<void> {
+    if (this.#damaged) return;
+    this.#damaged = true;
+    if (this.#dir) await this.#local.discard();
   }
 
   /** Records a chunk that is now stored (call after its put resolved). */
   add(id: Uint8Array, storedLength: number): void {
     const k = key(id);
-    if (this.#known.has(k)) return;
-    this.#known.set(k, storedLength);
+    if (this.#added.has(k)) return;
+    this.#added.set(k, storedLength);
     this.#pending.push({ id: Buffer.from(id), storedLength });
   }
 
   get pendingCount(): number {
     return this.#pending.length;
+  }
+
+  /** Keeps a copy of a segment this process wrote (remote stores, with a local copy dir),
+   *  labelled with the ETag a plain S3 PUT gets (its MD5); where the server's ETag differs
+   *  (SSE-KMS…), the next load just GETs it. */
+  async cacheWritten(k: string, body: Buffer): Promise<void> {
+    if (!this.#remote || !this.#dir) return;
+    const etag = createHash('md5').update(body).digest('hex');
+    await LocalIndex.keepWritten(this.#dir, k, etag, body).catch(() => {});
+  }
+
+  /** After consolidation: `removed` segments were merged into `added`. */
+  replaceSegments(removed: string[], added: string): void {
+    const gone = new Set(removed);
+    this.#segments = [...this.#segments.filter((k) => !gone.has(k)), added];
   }
 
   /** Writes the chunks added since the last flush as one segment. */
@@ -172,12 +202,15 @@ export class ChunkIndex {
       const body = encodeSegment(recs);
       await store.put(k, body);
       this.#segments.push(k);
-      // This machine has the segment already: cache it under the ETag a plain S3 PUT gets (its
-      // MD5). Where the server's ETag differs (SSE-KMS…), the next load just misses and GETs it.
-      await this.#cache?.putWritten(k, body);
+      await this.cacheWritten(k, body);
     } catch (e) {
       this.#pending.unshift(...recs);
       throw e;
     }
+  }
+
+  /** Closes the local copy's file. */
+  async close(): Promise<void> {
+    await this.#local.close();
   }
 }

@@ -2,13 +2,22 @@
 // compression mode. Written once, put-if-absent; checksummed so damage is named, not guessed.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { xxh64 } from '@node-rs/xxhash';
+import * as v from 'valibot';
 import type { Compression } from '../chunk/compress.js';
+import { VAULT_FORMAT, VAULT_FORMAT_VERSION } from '../chunk/format.js';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
 import { Layout } from './layout.js';
+import { IsoTime, PositiveInt, checkOptions, describeIssues } from './schema.js';
 
-export const VAULT_FORMAT = 'blockvault';
-export const VAULT_FORMAT_VERSION = 1;
+export { VAULT_FORMAT, VAULT_FORMAT_VERSION };
 export const CONFIG_KEY = Layout.config;
+/** A byte-identical copy of the config, written with it: what repairVaultConfig restores
+ *  from when the config object is lost (issue 9.2). Under meta/ so no listing of the
+ *  vault's data prefixes ever sees it. */
+export const CONFIG_COPY_KEY = 'meta/config.copy';
+
+/** The compressions a vault can be created with (and the chunk frame can encode). */
+export const COMPRESSIONS = ['none', 'lz4'] as const satisfies readonly Compression[];
 
 export const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
 export const MIN_BLOCK_SIZE = 64 * 1024;
@@ -25,6 +34,31 @@ export interface VaultConfig {
   hashKey: string;
 }
 
+const ConfigSchema = v.strictObject({
+  format: v.literal(VAULT_FORMAT),
+  formatVersion: PositiveInt,
+  vaultId: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
+  createdAt: IsoTime,
+  blockSize: PositiveInt,
+  compression: v.picklist(COMPRESSIONS),
+  hashKey: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'is not 32 bytes of lower-case hex')),
+});
+
+const ConfigDocSchema = v.strictObject({
+  config: v.looseObject({ format: v.unknown(), formatVersion: v.unknown() }),
+  checksum: v.pipe(v.string(), v.regex(/^[0-9a-f]{16}$/)),
+});
+
+/** Refuses a compression the vault cannot use (before anything is written). */
+export function validateCompression(compression: unknown): asserts compression is Compression {
+  if (!(COMPRESSIONS as readonly unknown[]).includes(compression)) {
+    throw new BlockvaultError(ErrorCodes.badInput, `compression ${JSON.stringify(compression)} is not supported`, {
+      hint: `use one of: ${COMPRESSIONS.join(', ')} (lz4 is the default)`,
+      details: { field: 'compression' },
+    });
+  }
+}
+
 export function validateBlockSize(blockSize: number): void {
   const pow2 = Number.isInteger(blockSize) && blockSize > 0 && (blockSize & (blockSize - 1)) === 0;
   if (!pow2 || blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE) {
@@ -34,16 +68,31 @@ export function validateBlockSize(blockSize: number): void {
   }
 }
 
+/** The vault's own fields of OpenVaultOptions, checked before anything is listed or written. */
+const OpenOptionsSchema = v.looseObject({
+  create: v.optional(v.boolean()),
+  blockSize: v.optional(v.pipe(v.number(), v.integer())),
+  compression: v.optional(v.picklist(COMPRESSIONS, (i) => `must be one of ${COMPRESSIONS.join(', ')}, not ${i.received}`)),
+});
+
+export function validateOpenOptions(opts: unknown): void {
+  checkOptions(OpenOptionsSchema, opts, 'vault options');
+  const o = opts as { blockSize?: number };
+  if (o.blockSize !== undefined) validateBlockSize(o.blockSize);
+}
+
 export function newConfig(opts: { blockSize?: number; compression?: Compression } = {}): VaultConfig {
   const blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
   validateBlockSize(blockSize);
+  const compression = opts.compression ?? 'lz4';
+  validateCompression(compression);
   return {
     format: VAULT_FORMAT,
     formatVersion: VAULT_FORMAT_VERSION,
     vaultId: randomUUID(),
     createdAt: new Date().toISOString(),
     blockSize,
-    compression: opts.compression ?? 'lz4',
+    compression,
     hashKey: randomBytes(32).toString('hex'),
   };
 }
@@ -54,31 +103,37 @@ export function encodeConfig(cfg: VaultConfig): Buffer {
   return Buffer.from(JSON.stringify({ config: cfg, checksum: sum }, null, 2) + '\n', 'utf8');
 }
 
+function checksumOf(cfg: unknown): string {
+  return xxh64(Buffer.from(JSON.stringify(cfg, null, 2), 'utf8')).toString(16).padStart(16, '0');
+}
+
 export function decodeConfig(buf: Buffer, where: string): VaultConfig {
   const damaged = (why: string) =>
     new BlockvaultError(ErrorCodes.vaultDamaged, `vault config at ${where} is damaged: ${why}`, {
-      hint: 'restore the config object from a copy of the vault; without its hash key the vault cannot be written to',
+      hint: 'restore the config from its copy (repairVaultConfig, `blockvault repair-config`) or from a copy of the vault; without its hash key the vault cannot be written to',
       details: { object: where },
     });
-  let doc: { config?: VaultConfig; checksum?: string };
+  let json: unknown;
   try {
-    doc = JSON.parse(buf.toString('utf8'));
+    json = JSON.parse(buf.toString('utf8'));
   } catch {
     throw damaged('not valid JSON');
   }
-  const cfg = doc.config;
-  if (!cfg || typeof doc.checksum !== 'string') throw damaged('missing config or checksum');
-  const sum = xxh64(Buffer.from(JSON.stringify(cfg, null, 2), 'utf8')).toString(16).padStart(16, '0');
-  if (sum !== doc.checksum) throw damaged('checksum mismatch');
-  if (cfg.format !== VAULT_FORMAT) throw damaged(`format is ${JSON.stringify(cfg.format)}, not ${VAULT_FORMAT}`);
-  if (typeof cfg.formatVersion !== 'number' || cfg.formatVersion > VAULT_FORMAT_VERSION) {
+  const doc = v.safeParse(ConfigDocSchema, json);
+  if (!doc.success) throw damaged(`missing config or checksum (${describeIssues(doc.issues)})`);
+  const raw = doc.output.config;
+  if (checksumOf(raw) !== doc.output.checksum) throw damaged('checksum mismatch');
+  if (raw.format !== VAULT_FORMAT) throw damaged(`format is ${JSON.stringify(raw.format)}, not ${VAULT_FORMAT}`);
+  if (typeof raw.formatVersion !== 'number' || raw.formatVersion > VAULT_FORMAT_VERSION) {
     throw new BlockvaultError(
       ErrorCodes.vaultFormat,
-      `vault at ${where} has format version ${cfg.formatVersion}; this blockvault reads up to ${VAULT_FORMAT_VERSION}`,
+      `vault at ${where} has format version ${String(raw.formatVersion)}; this blockvault reads up to ${VAULT_FORMAT_VERSION}`,
       { hint: 'upgrade blockvault to open this vault', details: { object: where } },
     );
   }
-  if (!/^[0-9a-f]{64}$/.test(cfg.hashKey ?? '')) throw damaged('hash key is not 32 bytes of hex');
-  validateBlockSize(cfg.blockSize);
-  return cfg;
+  // Checked only now: a newer version may carry fields this one does not know.
+  const cfg = v.safeParse(ConfigSchema, raw);
+  if (!cfg.success) throw damaged(describeIssues(cfg.issues));
+  validateBlockSize(cfg.output.blockSize);
+  return cfg.output;
 }

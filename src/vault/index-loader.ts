@@ -12,22 +12,31 @@
 //    deleted in between is left alone;
 //  - the merged segment is written (put-if-absent, fresh name) before any source is deleted,
 //    so at every moment the listed segments cover every chunk the index covered;
-//  - it never deletes a segment it did not merge.
+//  - it never deletes a segment it did not merge;
+//  - its memory is bounded: it merges the smallest segments, at most CONSOLIDATE_MAX_RECORDS
+//    records in all (a GC segment of the whole vault is never re-merged).
 import { randomBytes } from 'node:crypto';
+import { CHUNK_ID_BYTES } from '../chunk/identity.js';
 import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
-import { ChunkIndex, encodeSegment, type IndexRecord } from './chunk-index.js';
-import { IndexCache, vaultCacheId } from './index-cache.js';
+import { ChunkIndex } from './chunk-index.js';
+import { localIndexDir, vaultCacheId } from './index-cache.js';
+import { LREC } from './index-run.js';
+import { SEG_HEADER, SEG_REC, SegmentDamaged, localRecordsOf, segmentRecordCount } from './index-segments.js';
+import { sortRecords } from './index-sort.js';
 import { Layout } from './layout.js';
 import { acquireLease } from './lease.js';
+import { xxh64 } from '@node-rs/xxhash';
 
 /** Consolidate when more segments than this are listed. */
 export const CONSOLIDATE_ABOVE = 64;
+/** Records one consolidation merges at most (≈ 4.5 MiB of segment, ≈ 10 MiB while merging). */
+export const CONSOLIDATE_MAX_RECORDS = 128 * 1024;
 /** Wall-clock time this process started. */
 export const PROCESS_START_MS = Date.now() - Math.round(process.uptime() * 1000);
 
 export interface IndexLoadOptions {
-  /** Segment cache root; "off" disables it. Default $BLOCKVAULT_CACHE_DIR, XDG, ~/.cache.
-   *  Used for remote stores only (a local vault's segments are already local files). */
+  /** Local index cache root; "off" disables it. Default $BLOCKVAULT_CACHE_DIR, XDG, ~/.cache.
+   *  Used for every store: the local copy is what keeps a large vault's index off the heap. */
   indexCacheDir?: string;
   /** Consolidate when more than this many segments are listed (default 64; 0 = never). */
   consolidateAbove?: number;
@@ -41,32 +50,51 @@ export interface ConsolidateResult {
   records: number;
 }
 
+const CACHE_DISK_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
+
 export function isRemoteStore(store: ObjectStore): boolean {
   return !store.url.startsWith('file:');
 }
 
 export async function loadChunkIndex(store: ObjectStore, hashKeyHex: string, opts: IndexLoadOptions = {}): Promise<ChunkIndex> {
-  const cache = isRemoteStore(store) ? await IndexCache.open(vaultCacheId(hashKeyHex), { dir: opts.indexCacheDir }) : undefined;
-  const index = await ChunkIndex.load(store, cache ? { cache } : {});
+  const dir = await localIndexDir(vaultCacheId(hashKeyHex), { dir: opts.indexCacheDir });
+  let index: ChunkIndex;
+  try {
+    index = await ChunkIndex.load(store, { dir, remote: isRemoteStore(store) });
+  } catch (e) {
+    // The local copy is a cache: a full or read-only cache disk must not fail the operation.
+    if (!dir || !CACHE_DISK_ERRORS.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    index = await ChunkIndex.load(store, { remote: isRemoteStore(store) });
+  }
   const above = opts.consolidateAbove ?? CONSOLIDATE_ABOVE;
-  if (above > 0 && index.loaded.size > above) {
+  if (above > 0 && index.listed.length > above) {
     await consolidateIndex(store, index, { olderThan: opts.consolidateOlderThan }).catch(() => undefined);
   }
-  index.loaded.clear(); // the per-segment records were only for consolidation: free their buffers
   return index;
 }
 
 const sameVersion = (a: ObjectInfo, b: ObjectInfo) => a.size === b.size && (a.etag ?? '') === (b.etag ?? '');
 
-/** Merges the loaded segments older than `olderThan` into one. Undefined when skipped. */
+/** Merges the smallest segments listed at load and older than `olderThan` into one.
+ *  Undefined when skipped. */
 export async function consolidateIndex(
   store: ObjectStore,
   index: ChunkIndex,
-  opts: { olderThan?: number | undefined; leaseTtlMs?: number } = {},
+  opts: { olderThan?: number | undefined; leaseTtlMs?: number; maxRecords?: number } = {},
 ): Promise<ConsolidateResult | undefined> {
   const olderThan = opts.olderThan ?? PROCESS_START_MS;
-  const old = [...index.loaded.values()].filter((s) => s.info.lastModified && s.info.lastModified.getTime() < olderThan);
-  if (old.length < 2) return undefined;
+  const maxRecords = opts.maxRecords ?? CONSOLIDATE_MAX_RECORDS;
+  const old = index.listed
+    .filter((o) => o.lastModified && o.lastModified.getTime() < olderThan && segmentRecordCount(o.size) <= maxRecords)
+    .sort((a, b) => a.size - b.size);
+  let total = 0;
+  const chosen: ObjectInfo[] = [];
+  for (const o of old) {
+    if (total + segmentRecordCount(o.size) > maxRecords) break;
+    total += segmentRecordCount(o.size);
+    chosen.push(o);
+  }
+  if (chosen.length < 2) return undefined;
   let lease;
   try {
     lease = await acquireLease(store, Layout.gcLeaseScope, 'gc', { ttlMs: opts.leaseTtlMs ?? 60_000 });
@@ -76,24 +104,53 @@ export async function consolidateIndex(
   try {
     const now = new Map<string, ObjectInfo>();
     for await (const o of store.list(Layout.indexPrefix)) now.set(o.key, o);
-    const take = old.filter((s) => {
-      const cur = now.get(s.info.key);
-      return cur !== undefined && sameVersion(cur, s.info);
-    });
+    const parts: Buffer[] = [];
+    const take: string[] = [];
+    for (const o of chosen) {
+      const cur = now.get(o.key);
+      if (cur === undefined || !sameVersion(cur, o)) continue; // rewritten or deleted since: leave it
+      try {
+        const body = await store.get(o.key);
+        if (body.length !== o.size) continue;
+        parts.push(localRecordsOf(o.key, body, 0).buf);
+        take.push(o.key);
+      } catch (e) {
+        if (!(e instanceof SegmentDamaged)) throw e;
+      }
+    }
     if (take.length < 2) return undefined;
-    const byId = new Map<string, IndexRecord>();
-    for (const s of take) for (const r of s.records) byId.set(r.id.toString('latin1'), r);
-    const records = [...byId.values()];
+    const body = encodeUnique(Buffer.concat(parts));
+    const records = segmentRecordCount(body.length);
     const into = Layout.indexSegmentKey(`merged-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`);
-    const body = encodeSegment(records);
     if (!(await store.put(into, body, { ifAbsent: true }))) return undefined;
     await store.sync();
     await index.cacheWritten(into, body);
-    const merged = take.map((s) => s.info.key);
-    await store.deleteMany(merged);
-    index.replaceSegments(merged, { info: { key: into, size: body.length, lastModified: new Date() }, records });
-    return { merged, into, records: records.length };
+    await store.deleteMany(take);
+    index.replaceSegments(take, into);
+    return { merged: take, into, records };
   } finally {
     await lease.release().catch(() => {});
   }
+}
+
+/** A BVIX segment of the distinct records among local records `recs`. */
+function encodeUnique(recs: Buffer): Buffer {
+  const n = recs.length / LREC;
+  const order = sortRecords(recs, n);
+  const out = Buffer.alloc(SEG_HEADER + n * SEG_REC + 8);
+  out.write('BVIX', 0, 'ascii');
+  out[4] = 1;
+  let k = 0;
+  let prev = -1;
+  for (let i = 0; i < n; i++) {
+    const off = order[i]! * LREC;
+    if (prev >= 0 && recs.compare(recs, prev, prev + CHUNK_ID_BYTES, off, off + CHUNK_ID_BYTES) === 0) continue;
+    recs.copy(out, SEG_HEADER + k * SEG_REC, off, off + SEG_REC);
+    prev = off;
+    k++;
+  }
+  out.writeUInt32LE(k, 8);
+  const end = SEG_HEADER + k * SEG_REC;
+  out.writeBigUInt64LE(xxh64(out.subarray(0, end)), end);
+  return out.subarray(0, end + 8);
 }

@@ -17,12 +17,15 @@
 // since its parent. The header comes first and has its own length, so `list` reads a few
 // KiB per backup, and entries are fixed-size, so a reader can stream them.
 import { xxh64 } from '@node-rs/xxhash';
+import * as v from 'valibot';
 import { CHUNK_ID_BYTES } from '../chunk/identity.js';
+import { MANIFEST_ENTRY_BYTES, MANIFEST_MAGIC as MANIFEST_MAGIC_TEXT, MANIFEST_PREFIX_BYTES, MANIFEST_VERSION } from '../chunk/format.js';
 
-export const MANIFEST_MAGIC = Buffer.from('BVMF', 'ascii');
-export const MANIFEST_VERSION = 1;
-export const MANIFEST_PREFIX_BYTES = 12;
-export const ENTRY_BYTES = 48;
+import { IsoTime, NonNegativeInt, PositiveInt, describeIssues } from './schema.js';
+
+export { MANIFEST_PREFIX_BYTES, MANIFEST_VERSION };
+export const MANIFEST_MAGIC = Buffer.from(MANIFEST_MAGIC_TEXT, 'ascii');
+export const ENTRY_BYTES = MANIFEST_ENTRY_BYTES;
 
 export const EntryKind = { chunk: 1, zero: 2 } as const;
 export type EntryKind = (typeof EntryKind)[keyof typeof EntryKind];
@@ -82,6 +85,45 @@ export interface ManifestHeader {
   encrypted?: boolean;
 }
 
+const BackupTypeSchema = v.picklist(['full', 'incremental']);
+const Id = v.pipe(v.string(), v.minLength(1), v.maxLength(256));
+
+/** The header as read back: every known field checked, unknown fields kept (a newer writer
+ *  may add optional fields, e.g. the service's job fields, without a version bump). */
+const ManifestHeaderSchema = v.looseObject({
+  backupId: Id,
+  volumeId: Id,
+  parentId: v.nullable(Id),
+  type: BackupTypeSchema,
+  requestedType: BackupTypeSchema,
+  createdAt: IsoTime,
+  completedAt: IsoTime,
+  blockSize: PositiveInt,
+  volumeSize: NonNegativeInt,
+  entryCount: NonNegativeInt,
+  source: v.looseObject({
+    path: v.string(),
+    kind: v.picklist(['file', 'block-device']),
+    size: NonNegativeInt,
+    identity: v.optional(v.string()),
+  }),
+  snapshotId: v.optional(v.string()),
+  bootable: v.optional(v.boolean()),
+  chunkCount: NonNegativeInt,
+  storedBytes: NonNegativeInt,
+  newChunkCount: NonNegativeInt,
+  newStoredBytes: NonNegativeInt,
+  dataBytes: NonNegativeInt,
+  elapsedMs: v.pipe(v.number(), v.minValue(0)),
+  counters: v.record(v.string(), v.number()),
+  dl: v.picklist([0, 1, 2, 3]),
+});
+
+// The schema and the interface describe the same object: this fails to compile if they drift.
+type HeaderFromSchema = v.InferOutput<typeof ManifestHeaderSchema>;
+const _sameShape: (h: HeaderFromSchema) => ManifestHeader = (h) => h;
+void _sameShape;
+
 export interface ManifestEntry {
   blockIndex: number;
   kind: EntryKind;
@@ -139,11 +181,15 @@ export function headerLength(prefix: Buffer): number {
 export function decodeHeader(buf: Buffer): ManifestHeader {
   const len = headerLength(buf);
   if (buf.length < MANIFEST_PREFIX_BYTES + len) throw new ManifestFormatError('manifest header truncated');
+  let json: unknown;
   try {
-    return JSON.parse(buf.subarray(MANIFEST_PREFIX_BYTES, MANIFEST_PREFIX_BYTES + len).toString('utf8'));
+    json = JSON.parse(buf.subarray(MANIFEST_PREFIX_BYTES, MANIFEST_PREFIX_BYTES + len).toString('utf8'));
   } catch {
     throw new ManifestFormatError('manifest header is not valid JSON');
   }
+  const r = v.safeParse(ManifestHeaderSchema, json);
+  if (!r.success) throw new ManifestFormatError(`manifest header is not valid: ${describeIssues(r.issues)}`);
+  return r.output;
 }
 
 export function decodeManifest(buf: Buffer): Manifest {

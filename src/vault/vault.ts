@@ -5,7 +5,7 @@
 import { CHUNK_ID_BYTES, ChunkHasher } from '../chunk/identity.js';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
 import { openStore, type StoreOptions } from '../store/open-store.js';
-import { isNotFound, type ObjectInfo, type ObjectStore } from '../store/object-store.js';
+import { isNotFound, type ObjectStore } from '../store/object-store.js';
 import { instrumentStore, type StoreObserver } from '../store/instrumented-store.js';
 import { BlockMap } from './block-map.js';
 import {
@@ -20,9 +20,15 @@ import {
 import { ChunkIndex } from './chunk-index.js';
 import { readChecked, unstableReadError } from './chunk-reread.js';
 import { loadChunkIndex, type IndexLoadOptions } from './index-loader.js';
-import { decodeConfig, encodeConfig, newConfig, type VaultConfig } from './config.js';
+import { decodeConfig, encodeConfig, newConfig, validateOpenOptions, type VaultConfig } from './config.js';
+import { anyVaultObject, configLostError, ensureConfigCopy } from './config-store.js';
 import { Layout } from './layout.js';
+import { breakLease, listLeases, type BreakResult, type LeaseEntry } from './lease-admin.js';
 import { acquireLease, liveLeases, type Lease, type LeaseOp, type LeaseRecord } from './lease.js';
+import { gcLeaseHolder, metaObjects, type MetaObjects, type StoredObject } from './vault-meta.js';
+
+export { validateVolumeId } from './vault-meta.js';
+export type { MetaObjects, StoredObject };
 import {
   MANIFEST_PREFIX_BYTES,
   ManifestFormatError,
@@ -41,18 +47,7 @@ const HEADER_PROBE_BYTES = 16 * 1024;
 const DEFAULT_CONCURRENCY = 8;
 
 export type { ChunkCodec, ChunkListing, PutChunkInfo, PutChunkResult, ReadChunkOptions };
-export type StoredObject = ObjectInfo;
 
-/** Small non-chunk objects (records, jobs, keys): plain get/put/list/delete by key. */
-export interface MetaObjects {
-  /** undefined when absent. */
-  get(key: string, opts?: { signal?: AbortSignal }): Promise<Buffer | undefined>;
-  put(key: string, body: Buffer, opts?: { ifAbsent?: boolean; signal?: AbortSignal }): Promise<boolean>;
-  list(prefix: string): AsyncIterable<StoredObject>;
-  delete(key: string): Promise<void>;
-  /** Makes every resolved put and delete durable (see ObjectStore.sync). */
-  sync(): Promise<void>;
-}
 
 export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions, IndexFlushPolicy {
   /** Make the vault if there is none (the first backup does this). */
@@ -64,15 +59,6 @@ export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions, IndexF
   observe?: StoreObserver;
 }
 
-const VOLUME_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-
-export function validateVolumeId(volumeId: string): void {
-  if (!VOLUME_ID.test(volumeId)) {
-    throw new BlockvaultError(ErrorCodes.badInput, `volume id ${JSON.stringify(volumeId)} is not valid`, {
-      hint: 'use 1–128 letters, digits, ".", "_", ":" or "-", starting with a letter or digit (a UUID works)',
-    });
-  }
-}
 
 export class Vault {
   readonly #store: ObjectStore;
@@ -90,20 +76,7 @@ export class Vault {
     this.hasher = new ChunkHasher(hashKey);
     this.chunkCodec = { hashKey, compression: config.compression };
     this.#chunks = new ChunkAccess(store, this.hasher, () => loadChunkIndex(store, config.hashKey, opts), opts);
-    this.meta = {
-      get: async (key, o) => {
-        try {
-          return await store.get(key, o);
-        } catch (e) {
-          if (isNotFound(e)) return undefined;
-          throw e;
-        }
-      },
-      put: (key, body, o) => store.put(key, body, o),
-      list: (prefix) => store.list(prefix),
-      delete: (key) => store.delete(key),
-      sync: () => store.sync(),
-    };
+    this.meta = metaObjects(store);
   }
 
   get url(): string {
@@ -136,6 +109,7 @@ export class Vault {
 
   /** A vault on an already-open store (tests, replication). */
   static async onStore(given: ObjectStore, opts: OpenVaultOptions = {}): Promise<Vault> {
+    validateOpenOptions(opts);
     const store = opts.observe ? instrumentStore(given, opts.observe) : given;
     let raw: Buffer | undefined;
     try {
@@ -144,17 +118,36 @@ export class Vault {
       if (!isNotFound(e)) throw e;
     }
     if (!raw) {
-      if (!opts.create) {
+      // Options are checked before anything is written (or listed).
+      const fresh = opts.create ? newConfig({ blockSize: opts.blockSize, compression: opts.compression }) : undefined;
+      const found = await anyVaultObject(store);
+      // A creator racing us may have written its config (and copy) since our get.
+      if (found !== undefined) raw = await store.get(Layout.config).catch(() => undefined);
+      if (found !== undefined && !raw) throw configLostError(store.url, found);
+      if (!raw && !fresh) {
         throw new BlockvaultError(ErrorCodes.notFound, `no blockvault vault at ${store.url} (no config object)`, {
           hint: 'check --vault, or run a backup or `blockvault init` to create one',
         });
       }
-      const cfg = newConfig({ blockSize: opts.blockSize, compression: opts.compression });
-      // put-if-absent: of two processes creating one vault, one config wins and both use it.
-      if (!(await store.put(Layout.config, encodeConfig(cfg), { ifAbsent: true }))) raw = await store.get(Layout.config);
-      else return new Vault(store, cfg, opts);
+      if (!raw && fresh) {
+        // put-if-absent: of two processes creating one vault, one config wins and both use it.
+        const encoded = encodeConfig(fresh);
+        if (!(await store.put(Layout.config, encoded, { ifAbsent: true }))) raw = await store.get(Layout.config);
+        else {
+          await ensureConfigCopy(store, encoded);
+          return new Vault(store, fresh, opts);
+        }
+      }
     }
-    const cfg = decodeConfig(raw, `${store.url}/${Layout.config}`);
+    // A body that fails its checksum is read again: damaged only when the bad bytes repeat.
+    let first: Buffer | undefined = raw!;
+    const read = async () => {
+      const b = first ?? (await store.get(Layout.config));
+      first = undefined;
+      return b;
+    };
+    const where = `${store.url}/${Layout.config}`;
+    const cfg = await readChecked(read, (b) => decodeConfig(b, where), (o) => (o.stable ? o.error : unstableReadError(Layout.config, store.url, o)));
     if (opts.blockSize !== undefined && opts.blockSize !== cfg.blockSize) {
       throw new BlockvaultError(
         ErrorCodes.badInput,
@@ -438,9 +431,24 @@ export class Vault {
     return acquireLease(this.#store, scope, op, opts);
   }
 
+  /** The id of GC's vault-wide lease while a GC holds it (one GET), else undefined. */
+  gcLeaseHolder(): Promise<string | undefined> {
+    return gcLeaseHolder(this.meta);
+  }
+
   /** The leases held now (expired ones and those of dead local processes left out). */
   liveLeases(): Promise<LeaseRecord[]> {
     return liveLeases(this.#store);
+  }
+
+  /** Every lease object, held or stale, for an operator (`blockvault locks`). */
+  listLeases(): Promise<LeaseEntry[]> {
+    return listLeases(this.#store);
+  }
+
+  /** Removes the lease on a scope whatever holds it (`blockvault locks break`). */
+  breakLease(scope: string): Promise<BreakResult> {
+    return breakLease(this.#store, scope);
   }
 }
 

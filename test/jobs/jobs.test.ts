@@ -301,9 +301,20 @@ describe('jobs on record in the vault', () => {
     }
     expect((await listBackups(vault))[0]!.status).toBe('available'); // the refused delete left no `deleting`
     await backup(vault, { source: image, volumeId: 'vol-1', backupId: 'b3', workers: 0 });
+    // Watch the state records the prune writes: the backup it removes is `deleting` meanwhile.
+    const states: string[] = [];
+    const meta = vault.meta as { put: typeof vault.meta.put };
+    const put = meta.put;
+    meta.put = (key, body, o) => {
+      if (key.startsWith('records/')) states.push(`${key} ${(JSON.parse(body.toString()) as { status: string }).status}`);
+      return put(key, body, o);
+    };
     const pr = await (await startPrune(vault, { volumeId: 'vol-1', policy: { keepLast: 1 } })).done;
+    meta.put = put;
     expect(pr).toMatchObject({ status: 'SUCCESS', entities: { volume_id: 'vol-1' } });
     expect((pr.result as { deleted: unknown[] }).deleted).toHaveLength(1);
+    expect(states).toEqual(['records/vol-1/b1.json deleting']);
+    expect((await listBackups(vault)).map((x) => [x.backupId, x.status])).toEqual([['b3', 'available']]);
     const g = await (await startGc(vault)).done;
     expect(g).toMatchObject({ status: 'SUCCESS', job_type: 'gc' });
     expect(g.result).toHaveProperty('jobRecordsExpired', 0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyRetention, isoWeek, subtractDuration, zoneParts, type RetentionPolicy } from '../../src/index.js';
+import { applyRetention, isoWeek, subtractDuration, zoneParts, type RetentionPolicy } from '../../src/engine/retention-policy.js';
 
 const plan = (times: string[], policy: RetentionPolicy, now = '2025-06-30T12:00:00Z') =>
   applyRetention(

@@ -59,8 +59,9 @@ try {
   else throw e;
 }
 const listed = (await listBackups(vault)).length;
-const shown = await showBackup(vault, b.backupId); // a creating or failed backup has no source yet
-const kind: string = isPendingBackup(shown) ? shown.status : shown.source.kind;
+const shown = await showBackup(vault, b.backupId);
+if (isPendingBackup(shown)) throw new Error('backup ' + b.backupId + ' is still ' + shown.status);
+const kind: string = shown.source.kind;
 await vault.close();
 process.stdout.write(JSON.stringify({ backupId: b.backupId, kind, listed, restored: r.volumeSize, events, notFound }) + '\\n');
 `;

@@ -11,6 +11,14 @@ import {
   type ManifestHeader,
 } from '../../src/vault/manifest.js';
 import { BlockvaultError } from '../../src/errors.js';
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import * as format from '../../src/chunk/format.js';
+import { decodeChunk, encodeChunk } from '../../src/chunk/chunk-format.js';
+import { decompress, maybeCompress } from '../../src/chunk/compress.js';
+import { ChunkHasher } from '../../src/chunk/identity.js';
+import { decodeSegment, encodeSegment } from '../../src/vault/chunk-index.js';
+import { FIXTURE_DIR, buildFixtures } from '../../scripts/format-fixtures.mjs';
 
 function header(over: Partial<ManifestHeader> = {}): ManifestHeader {
   return {
@@ -99,5 +107,78 @@ describe('vault config', () => {
     expect(() => newConfig({ blockSize: 32 * 1024 })).toThrow(/power of two/);
     expect(() => newConfig({ blockSize: 32 << 20 })).toThrow(/power of two/);
     expect(newConfig({ blockSize: 64 * 1024 }).blockSize).toBe(65536);
+  });
+});
+
+// ---- golden fixtures (fixtures/formats, made by scripts/format-fixtures.mjs)
+
+const codecs = { ...format, encodeChunk, maybeCompress, encodeManifest, encodeSegment, encodeConfig, ChunkHasher, EntryKind };
+const built = buildFixtures(codecs);
+const golden = (name: string): Buffer => {
+  const file = path.join(FIXTURE_DIR, name);
+  try {
+    return readFileSync(file);
+  } catch {
+    throw new Error(`no golden fixture ${name}: a format version changed; run \`npm run format-fixtures\` and commit the new file`);
+  }
+};
+
+describe('formats pinned by golden fixtures', () => {
+  it('every current encoder writes the golden bytes (change the bytes: bump the version)', () => {
+    const names = Object.keys(built.files);
+    expect(names.sort()).toEqual(['chunk-lz4.v1.bin', 'chunk-raw.v1.bin', 'config.v1.bin', 'index-segment.v1.bin', 'manifest.v1.bin']);
+    for (const [name, bytes] of Object.entries(built.files)) {
+      const want = golden(name);
+      const at = want.findIndex((b, i) => bytes[i] !== b);
+      expect(
+        Buffer.compare(bytes, want),
+        `${name}: the encoder's output differs from the golden fixture (${bytes.length} vs ${want.length} bytes, first difference at ${at}); ` +
+          'a format change needs a new version in src/chunk/format.ts and new fixtures',
+      ).toBe(0);
+    }
+  });
+
+  it('the chunk frames decode to their blocks: raw and segmented LZ4, ids under the fixed key', () => {
+    const hasher = new ChunkHasher(Buffer.from(built.inputs.config.hashKey, 'hex'));
+    const raw = decodeChunk(golden('chunk-raw.v1.bin'));
+    expect(raw.compression).toBe('none');
+    expect(raw.payload.equals(built.inputs.noise)).toBe(true);
+    const lz = decodeChunk(golden('chunk-lz4.v1.bin'));
+    expect(lz.compression).toBe('lz4');
+    expect(lz.payload.readUInt32LE(0)).toBe(2); // two 64 KiB segments
+    const text = decompress(lz.payload, lz.compression, lz.rawLength);
+    expect(text.equals(built.inputs.text)).toBe(true);
+    expect(hasher.id(text).toString('hex')).toBe(built.inputs.textId.toString('hex'));
+    // the frame's fixed fields, as documented in format.ts
+    const head = golden('chunk-lz4.v1.bin');
+    expect(head.subarray(0, 4).toString('ascii')).toBe(format.CHUNK_MAGIC);
+    expect([head[4], head[5], head[6], head[7]]).toEqual([format.CHUNK_FORMAT_VERSION, format.CHUNK_COMPRESSION_CODES.lz4, 0, format.CHUNK_HEADER_BYTES]);
+  });
+
+  it('the manifest, index segment and config decode to their inputs', () => {
+    const m = decodeManifest(golden('manifest.v1.bin'));
+    expect(m.header).toEqual(built.inputs.header);
+    const got = [...entries(m)].map((e) => ({ ...e, id: e.id.toString('hex') }));
+    expect(got).toEqual(built.inputs.entries.map((e: ManifestEntry) => ({ ...e, id: e.id.toString('hex') })));
+    const recs = decodeSegment(golden('index-segment.v1.bin')).map((r) => ({ id: r.id.toString('hex'), storedLength: r.storedLength }));
+    expect(recs).toEqual(built.inputs.records.map((r: { id: Buffer; storedLength: number }) => ({ id: r.id.toString('hex'), storedLength: r.storedLength })));
+    expect(decodeConfig(golden('config.v1.bin'), 'fixtures/formats/config.v1.bin')).toEqual(built.inputs.config);
+    expect(golden('manifest.v1.bin').subarray(0, 4).toString('ascii')).toBe(format.MANIFEST_MAGIC);
+    expect(golden('index-segment.v1.bin').subarray(0, 4).toString('ascii')).toBe(format.INDEX_SEGMENT_MAGIC);
+  });
+
+  it('every committed fixture, older versions included, still decodes', () => {
+    const files = readdirSync(FIXTURE_DIR).filter((f) => f.endsWith('.bin'));
+    expect(files.length).toBeGreaterThanOrEqual(5);
+    for (const f of files) {
+      const buf = readFileSync(path.join(FIXTURE_DIR, f));
+      if (f.startsWith('chunk-')) {
+        const c = decodeChunk(buf);
+        decompress(c.payload, c.compression, c.rawLength);
+      } else if (f.startsWith('manifest.')) decodeManifest(buf);
+      else if (f.startsWith('index-segment.')) decodeSegment(buf);
+      else if (f.startsWith('config.')) decodeConfig(buf, f);
+      else throw new Error(`unknown fixture ${f}`);
+    }
   });
 });

@@ -59,9 +59,10 @@ The vault is created by the first backup if it does not exist.`,
   addMetricsOption(cmd);
   addVaultOptions(cmd, true).action(async (image: string, opts: BackupOpts) => {
     if (!opts.volume) throw usageError(cmd, 'missing --volume ID (the volume this backup belongs to)');
-    const { validateVolumeId } = await import('../../vault/vault.js');
-    validateVolumeId(opts.volume);
-    await checkInput(image, 'input');
+    // The ids, the options and the input (a regular file or a block device, never a FIFO)
+    // are checked before the vault is opened with create: a failed backup makes no vault.
+    const { preflightBackup } = await import('../../engine/option-checks.js');
+    await preflightBackup({ source: image, volumeId: opts.volume, backupId: opts.backupId });
     if (opts.changedExtents) await checkInput(opts.changedExtents, 'changed-extent list');
     if (opts.allocatedExtents) await checkInput(opts.allocatedExtents, 'allocated-extent list');
     const { backup } = await import('../../engine/backup.js');

@@ -20,22 +20,21 @@ export function register(program: Command): void {
   const cache = newCommand(
     program,
     'cache',
-    "where the local index cache of S3 vaults is and its size; clear it",
+    "where this host's copy of each vault's chunk index is and its size; clear it",
     ['blockvault cache', 'blockvault cache clear --vault s3://bucket/prefix', 'blockvault cache clear --all'],
     'The cache lives in $BLOCKVAULT_CACHE_DIR, else $XDG_CACHE_HOME/blockvault, else ~/.cache/blockvault ("off" disables it).\nIt only saves requests: clearing it is always safe.',
   );
   addOutputOptions(cache).action(async (opts: CommonOpts) => {
-    const { cacheRoot, cachedVaults } = await import('../../vault/index-cache.js');
-    const root = cacheRoot();
-    const vaults = await cachedVaults();
-    const bytes = vaults.reduce((n, v) => n + v.bytes, 0);
+    const { indexCacheInfo } = await import('../../vault/index-cache.js');
+    const { dir, bytes, vaults } = await indexCacheInfo();
+    const root = dir || undefined;
     emit(opts, { dir: root ?? null, enabled: root !== undefined, bytes, vaults }, () => {
-      if (!root) return 'the index cache is off (BLOCKVAULT_CACHE_DIR=off)';
+      if (!root) return 'the index cache is off (BLOCKVAULT_CACHE_DIR=off): every load builds a temporary copy';
       const head = `${root}: ${formatBytes(bytes)} for ${vaults.length} vault${vaults.length === 1 ? '' : 's'}`;
       if (!vaults.length) return head;
       return head + '\n' + formatTable(
-        [{ header: 'VAULT CACHE ID' }, { header: 'FILES', align: 'right' }, { header: 'SIZE', align: 'right' }],
-        vaults.map((v) => [v.vaultId, String(v.files), formatBytes(v.bytes)]),
+        [{ header: 'VAULT CACHE ID' }, { header: 'SEGMENTS', align: 'right' }, { header: 'SIZE', align: 'right' }],
+        vaults.map((v) => [v.id, String(v.segments), formatBytes(v.bytes)]),
       ).replace(/^/gm, '  ');
     });
   });
@@ -45,14 +44,12 @@ export function register(program: Command): void {
     'blockvault cache clear --all',
   ]).option('--all', "every vault's cache, including vaults that no longer exist");
   addVaultOptions(clear).action(async (opts: CommonOpts & { all?: boolean }) => {
-    const { cachedVaults, clearCachedVault } = await import('../../vault/index-cache.js');
-    const before = await cachedVaults();
-    let ids: string[];
-    if (opts.all) ids = before.map((v) => v.vaultId);
-    else if (opts.vault || opts.vaultFile || process.env.BLOCKVAULT_VAULT) ids = [await vaultIdOf(opts)];
+    const { clearIndexCache } = await import('../../vault/index-cache.js');
+    let vaultId: string | undefined;
+    if (opts.all) vaultId = undefined;
+    else if (opts.vault || opts.vaultFile || process.env.BLOCKVAULT_VAULT) vaultId = await vaultIdOf(opts);
     else throw usageError(clear, 'say which cache: --vault V (or $BLOCKVAULT_VAULT) for one vault, or --all');
-    for (const id of ids) await clearCachedVault(id);
-    const freed = before.filter((v) => ids.includes(v.vaultId)).reduce((n, v) => n + v.bytes, 0);
-    emit(opts, { cleared: ids, bytes: freed }, () => `cleared ${ids.length} vault cache${ids.length === 1 ? '' : 's'}, ${formatBytes(freed)} freed`);
+    const r = await clearIndexCache({ vaultId });
+    emit(opts, { cleared: r.vaults, bytes: r.removedBytes }, () => `cleared ${r.vaults.length} vault cache${r.vaults.length === 1 ? '' : 's'}, ${formatBytes(r.removedBytes)} freed`);
   });
 }

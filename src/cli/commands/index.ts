@@ -13,6 +13,7 @@ import { register as jobs } from './jobs.js';
 import { register as list } from './list.js';
 import { register as locks } from './locks.js';
 import { register as prune } from './prune.js';
+import { register as repairConfig } from './repair-config.js';
 import { register as restore } from './restore.js';
 import { register as serve } from './serve.js';
 import { register as show } from './show.js';
@@ -33,6 +34,7 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   jobs,
   job,
   locks,
+  repairConfig,
   cache,
   serve,
   completion,

@@ -4,27 +4,6 @@ import { emit, withVault } from '../context.js';
 import { addVaultOptions, type CommonOpts } from '../options.js';
 import { formatTable, shortTime } from '../table.js';
 import { confirm } from '../prompt.js';
-import type { Vault } from '../../vault/vault.js';
-import type { ObjectStore } from '../../store/object-store.js';
-
-// lease-admin.ts reads leases through an ObjectStore, which the vault no longer exposes; the
-// vault's metadata objects give it what it uses (list, get that throws when absent, delete).
-// To go once lease-admin takes vault.meta.
-async function leaseStore(vault: Vault): Promise<ObjectStore> {
-  const { StoreNotFoundError } = await import('../../store/object-store.js');
-  const meta = vault.meta;
-  const store = {
-    url: vault.url,
-    list: (prefix: string) => meta.list(prefix),
-    delete: (key: string) => meta.delete(key),
-    async get(key: string) {
-      const body = await meta.get(key);
-      if (!body) throw new StoreNotFoundError(vault.url, key);
-      return body;
-    },
-  };
-  return store as unknown as ObjectStore;
-}
 
 export function register(program: Command): void {
   const locks = newCommand(
@@ -35,9 +14,8 @@ export function register(program: Command): void {
     'A lease of a process that died expires by itself (2 minutes; at once on the same host).',
   );
   addVaultOptions(locks).action(async (opts: CommonOpts) => {
-    const { listLeases } = await import('../../vault/lease-admin.js');
     await withVault(opts, async (vault) => {
-      const leases = await listLeases(await leaseStore(vault));
+      const leases = await vault.listLeases();
       emit(opts, { leases }, () => {
         if (!leases.length) return '(no leases)';
         return formatTable(
@@ -64,10 +42,9 @@ export function register(program: Command): void {
     'Only break a lease whose process you know is gone: two operations on one volume at once can lose backups.',
   ).option('-y, --yes', 'do not ask for confirmation');
   addVaultOptions(brk).action(async (scope: string, opts: CommonOpts & { yes?: boolean }) => {
-    const { listLeases, breakLease } = await import('../../vault/lease-admin.js');
     await withVault(opts, async (vault) => {
       if (!opts.yes) {
-        const held = (await listLeases(await leaseStore(vault))).find((l) => l.scope === scope);
+        const held = (await vault.listLeases()).find((l) => l.scope === scope);
         if (held) {
           const who = held.record ? `a ${held.record.op} on ${held.record.host} (pid ${held.record.pid}), ${held.state}` : held.state;
           if (!process.stdin.isTTY) throw usageError(brk, `breaking the lease on ${scope} (${who}) needs confirmation`, 'pass --yes when not at a terminal');
@@ -77,7 +54,7 @@ export function register(program: Command): void {
           }
         }
       }
-      const r = await breakLease(await leaseStore(vault), scope);
+      const r = await vault.breakLease(scope);
       emit(opts, { ...r, broken: true }, () => `broke the lease on ${scope}${r.removed ? ` (a ${r.removed.op} on ${r.removed.host}, pid ${r.removed.pid})` : ''}`);
     });
   });

@@ -13,6 +13,20 @@ export function showRecord(rec: BackupRecord): Omit<BackupRecord, 'serviceMetada
   return rest;
 }
 
+/** A backup that is running (creating) or failed (error): no manifest yet, only its record. */
+function pending(rec: PendingBackup): string {
+  const rows: Array<[string, string]> = [
+    ['backup', rec.backupId],
+    ['volume', rec.volumeId],
+    ['status', rec.status + (rec.progress !== null ? ` (${rec.progress} %)` : '')],
+    ['job', rec.jobId],
+    ['created', `${shortTime(rec.createdAt)} UTC`],
+  ];
+  if (rec.fail_reason) rows.push(['failed', `${rec.fail_reason} [${rec.error_code ?? '-'} / ${rec.cbr_error_code ?? '-'}]`]);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+}
+
 function human(rec: BackupRecord): string {
   const md = JSON.parse(rec.service_metadata) as Record<string, unknown>;
   const rows: Array<[string, string]> = [
@@ -35,32 +49,17 @@ function human(rec: BackupRecord): string {
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
 }
 
-/** A backup without a manifest: still running, or failed. */
-function humanPending(rec: PendingBackup): string {
-  const rows: Array<[string, string]> = [
-    ['backup', rec.backupId],
-    ['volume', rec.volumeId],
-    ['status', rec.status + (rec.progress !== null ? ` (${rec.progress} %)` : '')],
-    ['job', rec.jobId],
-    ['created', `${shortTime(rec.createdAt)} UTC`],
-    ...(rec.fail_reason ? ([['reason', rec.fail_reason]] as Array<[string, string]>) : []),
-    ...(rec.error_code ? ([['codes', `${rec.error_code} / ${rec.cbr_error_code ?? '-'}`]] as Array<[string, string]>) : []),
-  ];
-  const width = Math.max(...rows.map(([k]) => k.length));
-  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
-}
-
 export function register(program: Command): void {
   const cmd = newCommand(program, 'show <backup-id>', 'show one backup: chain, sizes, source, service fields', [
     'blockvault show 4662abbd --vault ./vault',
     'blockvault show 4662abbd --json',
   ]);
   addVaultOptions(cmd).action(async (given: string, opts: CommonOpts) => {
-    const { showBackup } = await import('../../engine/catalog.js');
+    const { showBackup, isPendingBackup } = await import('../../engine/catalog.js');
     await withVault(opts, async (vault) => {
       const rec = await showBackup(vault, await resolveBackupId(vault, given));
-      if (rec.status === 'creating' || rec.status === 'error') return emit(opts, rec, () => humanPending(rec as PendingBackup));
-      emit(opts, showRecord(rec as BackupRecord), () => human(rec as BackupRecord));
+      if (isPendingBackup(rec)) return emit(opts, rec, () => pending(rec));
+      emit(opts, showRecord(rec), () => human(rec));
     });
   });
 }
