@@ -192,6 +192,39 @@ describe('jobs over HTTP', () => {
     }
   });
 
+  it('every job type of the table runs over HTTP: backup, restore (bit-exact), verify, prune, delete, gc', async () => {
+    const f = await fixture('agent-types');
+    const agent = await agentOn(f);
+    const run = async (body: Record<string, unknown>) => {
+      const r = await call(agent, 'POST', '/v1/jobs', { body });
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      const done = await jobReaches(agent, r.body.job_id, 'SUCCESS', 'FAIL');
+      expect(done.status, `${body.type}: ${done.fail_reason}`).toBe('SUCCESS');
+      return done;
+    };
+    try {
+      await run({ type: 'backup', source: f.image, volume_id: 'vol-1', backup_id: 'bk-1' });
+      await run({ type: 'backup', source: f.image, volume_id: 'vol-1', backup_id: 'bk-2', full: true, description: 'second' });
+      const target = `${f.dir}/restored.img`;
+      const restored = await run({ type: 'restore', backup_id: 'bk-2', target });
+      expect(restored.entities).toMatchObject({ backup_id: 'bk-2', volume_id: 'vol-1', target });
+      const { sha256File } = await import('../helpers/images.js');
+      expect(await sha256File(target)).toBe(await sha256File(f.image));
+      const verified = await run({ type: 'verify', volume_id: 'vol-1', deep: true });
+      expect(verified.result.ok).toBe(true);
+      const dry = await run({ type: 'prune', volume_id: 'vol-1', keep_last: 1, dry_run: true });
+      expect(dry.result.removed.map((d: any) => d.id)).toEqual(['bk-1']);
+      await run({ type: 'delete', backup_id: 'bk-1' });
+      const gced = await run({ type: 'gc' });
+      expect(gced.job_type).toBe('gc');
+      const left = await call(agent, 'GET', '/v1/backups');
+      expect(left.body.backups.map((b: any) => b.id)).toEqual(['bk-2']);
+      expect(JSON.parse(left.body.backups[0].description)).toMatchObject({ DESC: 'second', INC: 0 });
+    } finally {
+      await agent.close();
+    }
+  });
+
   it('after a restart the agent reports the jobs it had, from the vault', async () => {
     const f = await fixture('agent-restart');
     const first = await agentOn(f);
