@@ -121,7 +121,14 @@ export class BlockvaultMetrics {
     this.#storeLatency.observe({ operation: e.operation }, e.durationMs / 1000);
     if (e.bytesOut) this.#storeBytes.inc({ direction: 'out' }, e.bytesOut);
     if (e.bytesIn) this.#storeBytes.inc({ direction: 'in' }, e.bytesIn);
-    if (e.result === 'error') this.#storeErrors.inc({ operation: e.operation, code: errorCode(e.error) });
+    if (e.result === 'error') {
+      this.#storeErrors.inc({ operation: e.operation, code: errorCode(e.error) });
+      // A failed S3 request says how many attempts it made (the SDK's retries inside it).
+      const d = (e.error as { details?: { attempts?: unknown; s3Code?: unknown } } | undefined)?.details;
+      if (typeof d?.attempts === 'number' && d.attempts > 1) {
+        this.#storeRetries.inc({ operation: e.operation, category: typeof d.s3Code === 'string' ? d.s3Code : 'unknown' }, d.attempts - 1);
+      }
+    }
   }
 
   /** For a store's retry hook (the S3 store's onRetry). */

@@ -83,6 +83,20 @@ describe('bytes by stage', () => {
   });
 });
 
+describe('store errors and retries', () => {
+  it('a failed request counts as an error by code, and the attempts it retried as retries', async () => {
+    const m = new BlockvaultMetrics({ processMetrics: false });
+    const err = Object.assign(new Error('slow down'), { code: 'BV.Store', details: { attempts: 3, s3Code: 'SlowDown' } });
+    m.storeObserver().onRequest({ operation: 'put', result: 'error', durationMs: 12, bytesOut: 0, bytesIn: 0, error: err });
+    m.storeRetried({ operation: 'get', category: 'throttled' });
+    const text = await m.text();
+    expect(text).toMatch(/^blockvault_store_errors_total\{operation="put",code="BV.Store"\} 1$/m);
+    expect(text).toMatch(/^blockvault_store_retries_total\{operation="put",category="SlowDown"\} 2$/m);
+    expect(text).toMatch(/^blockvault_store_retries_total\{operation="get",category="throttled"\} 1$/m);
+    expect(text).toMatch(/^blockvault_store_requests_total\{operation="put",result="error"\} 1$/m);
+  });
+});
+
 describe.skipIf(!!skip)('agent on an S3 vault', () => {
   it('runs a backup job to SUCCESS and counts its S3 requests', async () => {
     process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId;
