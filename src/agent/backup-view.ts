@@ -104,17 +104,26 @@ export async function backupView(vault: Vault, backupId: string): Promise<Servic
   return isPending(r) ? pendingView(r) : recordView(r);
 }
 
-/** The backups, oldest first, in the service's shape (each with its chain's fields: one read of its chain's manifests). */
-export async function backupViews(vault: Vault, filter: { volumeId?: string; status?: string }): Promise<ServiceBackup[]> {
+/**
+ * The backups, oldest first, in the service's shape, `limit` of them from `offset` (the VBS
+ * paging: limit ≤ 1000). Each costs one read of its chain's manifests, so only the page is
+ * shown; `total` counts them all.
+ */
+export async function backupViews(
+  vault: Vault,
+  filter: { volumeId?: string; status?: string; limit?: number; offset?: number },
+): Promise<{ backups: ServiceBackup[]; total: number }> {
   const { listBackups, showBackup } = await import('../engine/catalog.js');
-  const list = await listBackups(vault, filter as Parameters<typeof listBackups>[1]);
+  const list = await listBackups(vault, { volumeId: filter.volumeId, status: filter.status } as Parameters<typeof listBackups>[1]);
+  const offset = filter.offset ?? 0;
+  const page = list.slice(offset, offset + (filter.limit ?? 1000));
   const out: ServiceBackup[] = [];
-  for (const b of list) {
+  for (const b of page) {
     if (isPending(b)) out.push(pendingView(b));
     else {
       const r = await showBackup(vault, b.backupId);
       out.push(isPending(r) ? pendingView(r) : recordView(r));
     }
   }
-  return out;
+  return { backups: out, total: list.length };
 }

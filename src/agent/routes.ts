@@ -27,9 +27,14 @@ const JobQuery = v.strictObject({
   volume_id: v.optional(v.string()),
 });
 
+const PageNumber = (min: number, max: number) =>
+  v.pipe(v.string(), v.regex(/^\d{1,7}$/, 'must be a whole number'), v.transform(Number), v.minValue(min, `must be at least ${min}`), v.maxValue(max, `must be at most ${max}`));
+
 const BackupQuery = v.strictObject({
   volume_id: v.optional(v.string()),
   status: v.optional(v.picklist(BACKUP_STATES, `must be one of ${BACKUP_STATES.join(', ')}`)),
+  limit: v.optional(PageNumber(1, 1000)),
+  offset: v.optional(PageNumber(0, 9_999_999)),
 });
 
 function parseQuery<S extends v.GenericSchema>(schema: S, query: unknown): v.InferOutput<S> {
@@ -114,8 +119,8 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
   app.get('/v1/backups', async (req) => {
     const q = parseQuery(BackupQuery, req.query);
-    const backups = await backupViews(vault, { volumeId: q.volume_id, status: q.status });
-    return { backups, count: backups.length };
+    const { backups, total } = await backupViews(vault, { volumeId: q.volume_id, status: q.status, limit: q.limit, offset: q.offset });
+    return { backups, count: backups.length, total };
   });
 
   app.get<{ Params: { backup_id: string } }>('/v1/backups/:backup_id', async (req) => {

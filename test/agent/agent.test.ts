@@ -93,7 +93,7 @@ describe('jobs over HTTP', () => {
       expect(missing.status).toBe(404);
       expect(missing.body).toMatchObject({ error: { code: 'VolumeBackup.0111' }, error_code: 'BackupService.6200' });
       const none = await call(agent, 'GET', '/v1/backups?volume_id=vol-2');
-      expect(none.body).toEqual({ backups: [], count: 0 });
+      expect(none.body).toEqual({ backups: [], count: 0, total: 0 });
     } finally {
       gate.release();
       await agent.close();
@@ -219,7 +219,14 @@ describe('jobs over HTTP', () => {
       expect(gced.job_type).toBe('gc');
       const left = await call(agent, 'GET', '/v1/backups');
       expect(left.body.backups.map((b: any) => b.id)).toEqual(['bk-2']);
+      await run({ type: 'backup', source: f.image, volume_id: 'vol-1', backup_id: 'bk-3' });
+      const page = await call(agent, 'GET', '/v1/backups?limit=1&offset=1');
+      expect(page.body).toMatchObject({ count: 1, total: 2, backups: [expect.objectContaining({ id: 'bk-3' })] });
+      const badPage = await call(agent, 'GET', '/v1/backups?limit=5000');
+      expect(badPage.status).toBe(400);
+      expect(badPage.body.error).toMatchObject({ field: 'limit', message: 'limit: must be at most 1000' });
       expect(JSON.parse(left.body.backups[0].description)).toMatchObject({ DESC: 'second', INC: 0 });
+      expect(page.body.backups[0].is_incremental).toBe(true);
     } finally {
       await agent.close();
     }
