@@ -1,7 +1,7 @@
 // A backup as the agent answers it: the VBS backup object's fields (contract §1.1), with the
 // engine's own beside them. A backup that is still creating or that failed has no manifest:
 // its service fields that need one are null, as in the service's error examples.
-import type { BackupListEntry, BackupRecord, PendingBackup } from '../engine/catalog.js';
+import type { BackupListEntry, BackupRecord, PendingBackup } from '../jobs/catalog.js';
 import type { Vault } from '../vault/vault.js';
 
 export interface ServiceBackup {
@@ -99,7 +99,7 @@ export function recordView(r: BackupRecord): ServiceBackup {
 
 /** One backup by id, in the service's shape (404 through VolumeBackup.0111 when absent). */
 export async function backupView(vault: Vault, backupId: string): Promise<ServiceBackup> {
-  const { showBackup } = await import('../engine/catalog.js');
+  const { showBackup } = await import('../jobs/catalog.js');
   const r = await showBackup(vault, backupId);
   return isPending(r) ? pendingView(r) : recordView(r);
 }
@@ -113,7 +113,7 @@ export async function backupViews(
   vault: Vault,
   filter: { volumeId?: string; status?: string; limit?: number; offset?: number },
 ): Promise<{ backups: ServiceBackup[]; total: number }> {
-  const { listBackups, showBackup } = await import('../engine/catalog.js');
+  const { listBackups, showBackup } = await import('../jobs/catalog.js');
   const list = await listBackups(vault, { volumeId: filter.volumeId, status: filter.status } as Parameters<typeof listBackups>[1]);
   const offset = filter.offset ?? 0;
   const page = list.slice(offset, offset + (filter.limit ?? 1000));

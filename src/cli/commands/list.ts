@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .option('--status <status>', `only backups in this state: ${STATES.join('|')}`, parseStatus)
     .option('-l, --long', 'full ids and timestamps');
   addVaultOptions(cmd).action(async (opts: ListOpts) => {
-    const { listBackups } = await import('../../engine/catalog.js');
+    const { listBackups } = await import('../../jobs/catalog.js');
     await withVault(opts, async (vault) => {
       const list = await listBackups(vault, { volumeId: opts.volume, status: opts.status });
       if (opts.json) return emit(opts, { backups: list }, () => '');
