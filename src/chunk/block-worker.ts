@@ -4,6 +4,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { processBlock } from './block-work.js';
+import type { ChunkSealKey } from './chunk-format.js';
 import type { Compression } from './compress.js';
 import { ChunkHasher } from './identity.js';
 
@@ -15,7 +16,7 @@ export interface BlockRequest {
   parentId?: Uint8Array;
 }
 
-const { hashKey, compression } = workerData as { hashKey: Uint8Array; compression: Compression };
+const { hashKey, compression, seal } = workerData as { hashKey: Uint8Array; compression: Compression; seal?: ChunkSealKey };
 const hasher = new ChunkHasher(Buffer.from(hashKey));
 
 // lz4-napi's outputs live outside V8's heap and are freed only when their small JS wrappers
@@ -42,6 +43,7 @@ parentPort!.on('message', (req: BlockRequest) => {
       req.parentId ? Buffer.from(req.parentId) : undefined,
       compression,
       Buffer.from(req.out),
+      seal,
     );
     if (v.kind === 'changed' && v.compression !== 'none') sinceCollect += req.length;
     parentPort!.postMessage({ seq: req.seq, buffer: req.buffer, out: req.out, verdict: v }, transfer);
