@@ -79,3 +79,63 @@ export function openBlob(domain: KeyDomain, name: string, buf: Buffer): Buffer {
     throw e;
   }
 }
+
+// A sealed pair: a small head and a large body, sealed apart so a reader can open the head
+// from the first few KiB (a manifest's header, for `list`) and the body only when needed.
+//
+//   0  4  magic "BVSP"
+//   4  1  format version (1)
+//   5  3  reserved, zero
+//   8  4  length L of the sealed head (u32 LE)
+//  12  L  sealed head (name "<name>#head")
+//  ..     sealed body (name "<name>#body#<the head's tag>": a body only opens beside its own head)
+export const PAIR_MAGIC = Buffer.from('BVSP', 'ascii');
+export const PAIR_PREFIX_BYTES = 12;
+
+export function isSealedPair(buf: Buffer): boolean {
+  return buf.length >= 4 && buf.subarray(0, 4).equals(PAIR_MAGIC);
+}
+
+const headTag = (sealedHead: Buffer) => sealedHead.subarray(TAG_AT, SEALED_HEADER_BYTES).toString('hex');
+
+export function sealPair(domain: KeyDomain, name: string, head: Uint8Array, body: Uint8Array): Buffer {
+  const h = sealBlob(domain, `${name}#head`, head);
+  const b = sealBlob(domain, `${name}#body#${headTag(h)}`, body);
+  const prefix = Buffer.alloc(PAIR_PREFIX_BYTES);
+  PAIR_MAGIC.copy(prefix, 0);
+  prefix[4] = 1;
+  prefix.writeUInt32LE(h.length, 8);
+  return Buffer.concat([prefix, h, b]);
+}
+
+/** Bytes of the object needed to open the head: 0 when `prefix` is too short to tell. */
+export function pairHeadBytes(prefix: Buffer, name: string): number {
+  if (prefix.length < PAIR_PREFIX_BYTES) return 0;
+  if (!isSealedPair(prefix)) throw new SealedBlobError(`${name} is not a sealed object (bad magic)`, name);
+  if (prefix[4]! > 1) throw new SealedBlobError(`${name} is sealed with format version ${prefix[4]}, newer than this blockvault reads`, name);
+  return PAIR_PREFIX_BYTES + prefix.readUInt32LE(8);
+}
+
+function pairHead(buf: Buffer, name: string): Buffer {
+  const need = pairHeadBytes(buf, name);
+  if (need === 0 || buf.length < need) throw new SealedBlobError(`${name} is cut short (its sealed head is incomplete)`, name);
+  return buf.subarray(PAIR_PREFIX_BYTES, need);
+}
+
+/** The domain the pair needs (from its public header). */
+export function pairDomainId(buf: Buffer, name: string): string {
+  return sealedDomainId(pairHead(buf, name), `${name}#head`);
+}
+
+/** Opens the head only; buf may be just the object's first pairHeadBytes() bytes. */
+export function openPairHead(domain: KeyDomain, name: string, buf: Buffer): Buffer {
+  return openBlob(domain, `${name}#head`, pairHead(buf, name));
+}
+
+export function openPair(domain: KeyDomain, name: string, buf: Buffer): { head: Buffer; body: Buffer } {
+  const h = pairHead(buf, name);
+  const head = openBlob(domain, `${name}#head`, h);
+  const rest = buf.subarray(PAIR_PREFIX_BYTES + h.length);
+  if (rest.length < SEALED_HEADER_BYTES) throw new SealedBlobError(`${name} is cut short (no sealed body)`, name);
+  return { head, body: openBlob(domain, `${name}#body#${headTag(h)}`, rest) };
+}

@@ -19,7 +19,8 @@ import { KeyDomain, kmsDomainId } from '../../src/crypto/domain.js';
 import { newKeyFile, parseKeyFile } from '../../src/crypto/key-file.js';
 import { decodeKeyRecord, encodeKeyRecord, keyRecordKey } from '../../src/crypto/key-record.js';
 import { Keyring, type KeyCredentials, type MetaStore } from '../../src/crypto/keyring.js';
-import { openBlob, sealBlob, sealedDomainId } from '../../src/crypto/sealed-blob.js';
+import { openBlob, openPair, openPairHead, pairHeadBytes, sealBlob, sealPair, sealedDomainId } from '../../src/crypto/sealed-blob.js';
+import { VaultCrypto } from '../../src/crypto/vault-crypto.js';
 import { BlockvaultError, ErrorCodes } from '../../src/errors.js';
 
 /** Small scrypt parameters: the defaults (128 MiB) are for real vaults. */
@@ -353,5 +354,63 @@ describe('keyring', () => {
     const rb = b.record as Extract<typeof b.record, { kind: 'passphrase' }>;
     store.objects.set(keyRecordKey(rb.id), encodeKeyRecord({ ...rb, kdf: ra.kdf, wrapped: ra.wrapped }));
     await rejection(ring(store, { passphrase: 'pw' }).domain(b.domain.id));
+  });
+});
+
+describe('sealed pairs (manifests: a head readable from the first bytes, a body bound to it)', () => {
+  const d = KeyDomain.generate();
+  const head = Buffer.from('{"backupId":"b1"}');
+  const body = randomBytes(5000);
+
+  it('open the head from a prefix and the whole with the body', () => {
+    const obj = sealPair(d, 'manifests/v/b1.bvm', head, body);
+    const n = pairHeadBytes(obj.subarray(0, 12), 'manifests/v/b1.bvm');
+    expect(n).toBeLessThan(200);
+    expect(openPairHead(d, 'manifests/v/b1.bvm', obj.subarray(0, n)).equals(head)).toBe(true);
+    const both = openPair(d, 'manifests/v/b1.bvm', obj);
+    expect(both.head.equals(head) && both.body.equals(body)).toBe(true);
+  });
+
+  it('detect a truncated body, a body from another version of the same object, and a renamed object', () => {
+    const obj = sealPair(d, 'manifests/v/b1.bvm', head, body);
+    expect(() => openPair(d, 'manifests/v/b1.bvm', obj.subarray(0, obj.length - 100))).toThrow(/does not authenticate/);
+    expect(() => openPair(d, 'manifests/v/b1.bvm', obj.subarray(0, 40))).toThrow(/cut short/);
+    const other = sealPair(d, 'manifests/v/b1.bvm', head, randomBytes(5000));
+    const n = pairHeadBytes(obj, 'x');
+    const mixed = Buffer.concat([obj.subarray(0, n), other.subarray(n)]);
+    expect(() => openPair(d, 'manifests/v/b1.bvm', mixed)).toThrow(/does not authenticate/);
+    expect(() => openPair(d, 'manifests/v/b2.bvm', obj)).toThrow(/does not authenticate/);
+  });
+});
+
+describe('VaultCrypto', () => {
+  it('creates a passphrase vault, unlocks with the passphrase and names damage as vault damage', async () => {
+    const store = new MemoryMeta();
+    const c = await VaultCrypto.create(store, 'file:///v', { passphrase: 'pw', kdf: FAST });
+    expect(c.header.defaultDomain).toMatch(/^[0-9a-f]{32}$/);
+    const d = await c.domainFor();
+    const sealed = c.sealMeta(d, 'index/s.idx', Buffer.from('segment'));
+    const reader = await VaultCrypto.open(store, 'file:///v', c.header, { passphrase: 'pw' });
+    await reader.unlock();
+    expect((await reader.openMeta('index/s.idx', sealed)).toString()).toBe('segment');
+    const e = await rejection(reader.openMeta('index/t.idx', sealed));
+    expect(e.code).toBe(ErrorCodes.vaultDamaged);
+    expect(e.details.object).toBe('index/t.idx');
+    expect((await rejection(reader.openMeta('index/s.idx', Buffer.from('BVIX plain')))).message).toMatch(/not sealed/);
+    const wrong = await VaultCrypto.open(store, 'file:///v', c.header, { passphrase: 'nope' });
+    expect((await rejection(wrong.unlock())).code).toBe(ErrorCodes.badInput);
+    const none = await VaultCrypto.open(store, 'file:///v', c.header);
+    expect((await rejection(none.unlock())).message).toMatch(/no key was given/);
+  });
+
+  it('makes a KMS-only vault whose backups need an encryption context', async () => {
+    const store = new MemoryMeta();
+    const clear = randomBytes(32);
+    const c = await VaultCrypto.create(store, 'file:///v', { kms: true }, { unwrap: async () => clear });
+    expect(c.header.defaultDomain).toBeUndefined();
+    expect((await rejection(c.domainFor())).message).toMatch(/needs encryption/);
+    const d = await c.domainFor({ cmkId: 'c', vk: 'v'.repeat(64) });
+    expect(c.chunkKeyOf(d.id)!.equals(d.chunkKey)).toBe(true);
+    expect((await rejection((await VaultCrypto.open(store, 'file:///v', c.header)).unlock())).message).toMatch(/no key was given/);
   });
 });
