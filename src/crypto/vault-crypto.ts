@@ -152,59 +152,78 @@ export class VaultCrypto {
     return sealBlob(domain, name, body);
   }
 
-  /** Opens a sealed metadata object; a plain one (written by a blockvault without the key, or
-   *  planted) is refused: in an encrypted vault nothing unsealed is trusted. */
-  async openMeta(name: string, buf: Buffer): Promise<Buffer> {
-    try {
-      if (!isSealed(buf)) throw new SealedBlobError(`${name} is not sealed, in an encrypted vault`, name);
-      return openBlob(await this.domain(sealedDomainId(buf, name)), name, buf);
-    } catch (e) {
-      throw this.#damaged(e, name);
-    }
-  }
-
   sealManifest(domain: KeyDomain, name: string, head: Uint8Array, body: Uint8Array): Buffer {
     this.#open.set(domain.id, domain);
     return sealPair(domain, name, head, body);
   }
 
-  /** Bytes of a sealed manifest needed for its head (0: read more to tell). */
+  /**
+   * Opens the domain a sealed object (blob or pair) names, so the synchronous open*Sync calls
+   * can run in a read-check-reread loop. A wrong or missing key fails here (bad input); an
+   * object that is not sealed or is damaged is left for the check to name.
+   */
+  async prepare(name: string, buf: Buffer): Promise<void> {
+    let id: string;
+    try {
+      id = isSealedPair(buf) ? pairDomainId(buf, name) : sealedDomainId(buf, name);
+    } catch (e) {
+      if (e instanceof SealedBlobError) return;
+      throw e;
+    }
+    await this.domain(id);
+  }
+
+  #opened(id: string, name: string): KeyDomain {
+    const d = this.#open.get(id);
+    if (!d) throw new SealedBlobError(`${name} is sealed in key domain ${id}, which is not open`, name);
+    return d;
+  }
+
+  /** Opens a sealed metadata object (after prepare). A plain one is refused: in an encrypted
+   *  vault nothing unsealed is trusted. Throws SealedBlobError. */
+  openMetaSync(name: string, buf: Buffer): Buffer {
+    if (!isSealed(buf)) throw new SealedBlobError(`${name} is not sealed, in an encrypted vault`, name);
+    return openBlob(this.#opened(sealedDomainId(buf, name), name), name, buf);
+  }
+
+  /** Bytes of a sealed manifest needed for its head (0: read more to tell). Throws SealedBlobError. */
   manifestHeadBytes(name: string, prefix: Buffer): number {
+    if (prefix.length >= 4 && !isSealedPair(prefix)) throw new SealedBlobError(`${name} is not sealed, in an encrypted vault`, name);
+    return pairHeadBytes(prefix, name);
+  }
+
+  openManifestHeadSync(name: string, prefix: Buffer): Buffer {
+    if (!isSealedPair(prefix)) throw new SealedBlobError(`${name} is not sealed, in an encrypted vault`, name);
+    return openPairHead(this.#opened(pairDomainId(prefix, name), name), name, prefix);
+  }
+
+  openManifestSync(name: string, buf: Buffer): { head: Buffer; body: Buffer; domainId: string } {
+    if (!isSealedPair(buf)) throw new SealedBlobError(`${name} is not sealed, in an encrypted vault`, name);
+    const domainId = pairDomainId(buf, name);
+    return { ...openPair(this.#opened(domainId, name), name, buf), domainId };
+  }
+
+  /** Async conveniences (prepare, then open), with damage as BV.VaultDamaged naming the object. */
+  async openMeta(name: string, buf: Buffer): Promise<Buffer> {
+    await this.prepare(name, buf);
     try {
-      if (prefix.length >= 4 && !isSealedPair(prefix)) throw new SealedBlobError(`${name} is not sealed, in an encrypted vault`, name);
-      return pairHeadBytes(prefix, name);
+      return this.openMetaSync(name, buf);
     } catch (e) {
-      throw this.#damaged(e, name);
+      throw this.damaged(e, name);
     }
   }
 
-  async openManifestHead(name: string, prefix: Buffer): Promise<Buffer> {
+  async openManifest(name: string, buf: Buffer): Promise<{ head: Buffer; body: Buffer; domainId: string }> {
+    await this.prepare(name, buf);
     try {
-      return openPairHead(await this.domain(pairDomainId(prefix, name)), name, prefix);
+      return this.openManifestSync(name, buf);
     } catch (e) {
-      throw this.#damaged(e, name);
+      throw this.damaged(e, name);
     }
   }
 
-  async openManifest(name: string, buf: Buffer): Promise<{ head: Buffer; body: Buffer; domain: KeyDomain }> {
-    try {
-      const domain = await this.domain(pairDomainId(buf, name));
-      return { ...openPair(domain, name, buf), domain };
-    } catch (e) {
-      throw this.#damaged(e, name);
-    }
-  }
-
-  /** The domain id a sealed manifest needs, from its public header. */
-  manifestDomainId(name: string, prefix: Buffer): string {
-    try {
-      return pairDomainId(prefix, name);
-    } catch (e) {
-      throw this.#damaged(e, name);
-    }
-  }
-
-  #damaged(e: unknown, name: string): unknown {
+  /** A SealedBlobError as BV.VaultDamaged naming the object; anything else as it is. */
+  damaged(e: unknown, name: string): unknown {
     if (!(e instanceof SealedBlobError)) return e;
     return new BlockvaultError(ErrorCodes.vaultDamaged, `${e.message} (vault ${this.#url})`, {
       hint: 'run `blockvault verify`; restore the object from a copy of the vault, or delete that backup',
