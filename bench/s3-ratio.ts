@@ -170,7 +170,7 @@ export async function measureS3Ratios(opts: S3RatioOptions = {}): Promise<S3Rati
   const bucket = opts.bucket ?? `bv-s3ratio-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   let concurrency = opts.concurrency ?? 0;
   const probe = await openVault(`s3://${bucket}/probe`, { endpoint, createBucket: true, create: true, blockSize, indexCacheDir: 'off' });
-  if (!concurrency) concurrency = probe.store.defaultConcurrency ?? 8;
+  if (!concurrency) concurrency = probe.defaultConcurrency;
   await probe.close();
   const raw = rawClient(endpoint, accessKeyId, secretAccessKey, concurrency);
   const results: S3RatioRun[] = [];

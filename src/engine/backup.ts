@@ -15,7 +15,6 @@ import type { Extent } from '../source/extents.js';
 import type { BlockSource } from '../source/image-source.js';
 import { BlockPlan, planExtents, type ExtentPlan } from './changed-blocks.js';
 import type { BlockMap } from '../vault/block-map.js';
-import type { ChunkIndex } from '../vault/chunk-index.js';
 import { EntryKind, chunkStats, type BackupType, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
 import { validateVolumeId, type Vault } from '../vault/vault.js';
 
@@ -64,8 +63,6 @@ export interface BackupResult extends ServiceFields {
   warnings?: string[];
 }
 
-/** New chunks between index segments: an interrupted run loses at most this many to re-upload. */
-const INDEX_FLUSH_EVERY = 256;
 const DEFAULT_CONCURRENCY = 6;
 
 export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupResult> {
@@ -81,7 +78,8 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
     const parent = opts.full ? undefined : await vault.latestBackup(opts.volumeId);
     const parentMap = parent ? await vault.blockMap(parent.backupId) : undefined;
     const extents = await planExtents(vault, source, parentMap, opts);
-    const run = new BackupRun(vault, source, await vault.reloadChunkIndex(), backupId, parentMap, opts, extents);
+    await vault.reloadChunkIndex();
+    const run = new BackupRun(vault, source, backupId, parentMap, opts, extents);
     const { entries, counters, elapsedMs } = await run.execute();
 
     const stats = chunkStats(entries, vault.blockSize, source.size);
@@ -149,18 +147,15 @@ class BackupRun {
   readonly counters = newBackupCounters();
   newStoredBytes = 0;
   readonly #entries: ManifestEntry[] = [];
-  readonly #inflight = new Map<string, Promise<number>>();
   readonly #stop = new AbortController();
   #next = 0;
   #pool: BlockPool | undefined;
   #firstError: unknown;
-  #segment = 0;
-  #flushing: Promise<void> = Promise.resolve();
+  #segmentsBefore = 0;
 
   constructor(
     readonly vault: Vault,
     readonly source: BlockSource,
-    readonly index: ChunkIndex,
     readonly backupId: string,
     readonly parent: BlockMap | undefined,
     readonly opts: BackupOptions,
@@ -180,12 +175,14 @@ class BackupRun {
       opts,
     );
     try {
-      const n = Math.max(1, opts.concurrency ?? this.vault.store.defaultConcurrency ?? DEFAULT_CONCURRENCY);
+      const n = Math.max(1, opts.concurrency ?? this.vault.storeConcurrency ?? DEFAULT_CONCURRENCY);
       await this.extents?.verify(counters, this.#stop.signal, n); // may drop the lists
+      this.vault.nameIndexSegments(this.backupId);
+      this.#segmentsBefore = this.vault.indexSegmentsWritten;
       this.#pool = new BlockPool({
         hasher: this.vault.hasher,
-        hashKey: Buffer.from(this.vault.config.hashKey, 'hex'),
-        compression: this.vault.config.compression,
+        hashKey: this.vault.chunkCodec.hashKey,
+        compression: this.vault.chunkCodec.compression,
         workers: opts.workers,
       });
       const results = await Promise.allSettled(Array.from({ length: n }, () => this.#worker(blockCount, ticker)));
@@ -273,56 +270,33 @@ class BackupRun {
     }
   }
 
-  /** Stores a chunk unless the vault (or a sibling worker) has it; returns its stored length. */
+  /** Stores a chunk through the vault (dedup, write, index); returns its stored length. */
   async #store(id: Buffer, rawLength: number, obj: Buffer, payloadLength: number): Promise<number> {
-    const { counters, index, vault } = this;
-    const known = index.storedLength(id);
-    const k = id.toString('latin1');
-    const pending = known === undefined ? this.#inflight.get(k) : undefined;
-    if (known !== undefined || pending) {
+    const { counters } = this;
+    const r = await this.vault.putChunk(id, obj, { rawLength, payloadLength, signal: this.#stop.signal });
+    if (!r.written) {
       counters.bytesDeduplicated += rawLength;
       counters.blocksDeduplicated++;
-      return known ?? (await pending!);
+      return r.storedLength;
     }
-    const work = (async () => {
-      const key = vault.chunkKey(id);
-      let created = await vault.store.put(key, obj, { ifAbsent: true, signal: this.#stop.signal });
-      if (!created) {
-        // Present but not in the index: left by an interrupted run, or garbage GC is about to
-        // sweep. Rewrite it rather than trust it; the newer object is what GC spares (gc.ts).
-        created = await vault.store.put(key, obj, { signal: this.#stop.signal });
-        counters.chunksRewritten++;
-      }
-      if (created) {
-        counters.bytesCompressedIn += rawLength;
-        counters.bytesCompressedOut += payloadLength;
-        counters.bytesWritten += obj.length;
-        counters.chunksWritten++;
-        counters.objectsWritten++;
-        this.newStoredBytes += obj.length;
-      }
-      index.add(id, obj.length);
-      if (index.pendingCount >= INDEX_FLUSH_EVERY) void this.#flushIndex().catch(() => {});
-      return obj.length;
-    })();
-    this.#inflight.set(k, work);
-    try {
-      return await work;
-    } finally {
-      this.#inflight.delete(k);
-    }
+    if (r.rewritten) counters.chunksRewritten++;
+    counters.bytesCompressedIn += rawLength;
+    counters.bytesCompressedOut += payloadLength;
+    counters.bytesWritten += obj.length;
+    counters.chunksWritten++;
+    counters.objectsWritten++;
+    this.newStoredBytes += obj.length;
+    return r.storedLength;
   }
 
-  /** Writes the index segment for chunks stored so far; serialized. */
-  #flushIndex(): Promise<void> {
-    this.#flushing = this.#flushing
-      .catch(() => {})
-      .then(async () => {
-        if (this.index.pendingCount === 0) return;
-        await this.index.flush(this.vault.store, `${this.backupId}-${String(this.#segment++).padStart(4, '0')}`);
-        this.counters.objectsWritten++;
-      });
-    return this.#flushing;
+  /** Writes the index segment for what is stored so far, counting the segments written. */
+  async #flushIndex(): Promise<void> {
+    try {
+      await this.vault.flushIndex();
+    } finally {
+      this.counters.objectsWritten += this.vault.indexSegmentsWritten - this.#segmentsBefore;
+      this.#segmentsBefore = this.vault.indexSegmentsWritten;
+    }
   }
 }
 

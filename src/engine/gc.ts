@@ -48,16 +48,13 @@ import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
 import { idToHex } from '../chunk/identity.js';
 import { BlockvaultError, ErrorCodes, throwIfAborted } from '../errors.js';
-import { isNotFound, type ObjectInfo, type ObjectStore } from '../store/object-store.js';
-import { INDEX_PREFIX, decodeSegment, encodeSegment, type IndexRecord } from '../vault/chunk-index.js';
-import { liveLeases } from '../vault/lease.js';
-import { EntryKind, decodeManifest, entries } from '../vault/manifest.js';
-import { MANIFEST_PREFIX, type Vault } from '../vault/vault.js';
+import { decodeSegment, encodeSegment, type IndexRecord } from '../vault/chunk-index.js';
+import { Layout } from '../vault/layout.js';
+import { EntryKind, entries } from '../vault/manifest.js';
+import type { StoredObject, Vault } from '../vault/vault.js';
 import { crashPoint } from './crash-points.js';
 
-export const GC_LEASE_SCOPE = 'vault-gc';
-export const CONDEMNED_PREFIX = 'gc/condemned-';
-const CHUNK_KEY = /^chunks\/[0-9a-f]{2}\/([0-9a-f]{64})$/;
+export const GC_LEASE_SCOPE = Layout.gcLeaseScope;
 const MAX_MARK_PASSES = 8;
 const IO_CONCURRENCY = 16;
 
@@ -113,10 +110,10 @@ export async function gc(vault: Vault, opts: GcOptions = {}): Promise<GcResult> 
   }
 }
 
-const sig = (o: ObjectInfo) => `${o.size}:${o.lastModified?.getTime() ?? ''}:${o.etag ?? ''}`;
+const sig = (o: StoredObject) => `${o.size}:${o.lastModified?.getTime() ?? ''}:${o.etag ?? ''}`;
 
 async function run(vault: Vault, ownLease: string | undefined, opts: GcOptions): Promise<GcResult> {
-  const { store } = vault;
+  const { meta } = vault;
   const dry = !!opts.dryRun;
   const runId = `${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
   const limit = pLimit(IO_CONCURRENCY);
@@ -124,7 +121,7 @@ async function run(vault: Vault, ownLease: string | undefined, opts: GcOptions):
 
   // 2. the segments that exist now
   const oldSegments: string[] = [];
-  for await (const o of store.list(INDEX_PREFIX)) oldSegments.push(o.key);
+  for await (const o of meta.list(Layout.indexPrefix)) oldSegments.push(o.key);
 
   // 3. mark
   const marked = new Set<string>();
@@ -138,7 +135,7 @@ async function run(vault: Vault, ownLease: string | undefined, opts: GcOptions):
         hint: 'deletes are running; run gc again when they are done',
       });
     }
-    const listed = await listManifests(store);
+    const listed = await listManifests(vault);
     const r = await readManifests(vault, listed, marked, seen, limit, false);
     manifests = r.read;
     if (!r.vanished) break;
@@ -148,50 +145,50 @@ async function run(vault: Vault, ownLease: string | undefined, opts: GcOptions):
   // 4. list chunks; U
   const chunks = new Map<string, number>();
   const listedAt = new Map<string, number>();
-  for await (const o of store.list('chunks/')) {
-    const m = CHUNK_KEY.exec(o.key);
-    if (m) {
-      chunks.set(m[1]!, o.size);
-      if (o.lastModified) listedAt.set(m[1]!, o.lastModified.getTime());
-    }
+  for await (const c of vault.listChunks(opts.signal ? { signal: opts.signal } : {})) {
+    const hex = idToHex(c.id);
+    chunks.set(hex, c.size);
+    if (c.lastModified) listedAt.set(hex, c.lastModified.getTime());
   }
   const unref = new Set<string>();
   for (const id of chunks.keys()) if (!marked.has(id)) unref.add(id);
   check();
 
   // 5. rewrite the index
-  const gcSegment = `${INDEX_PREFIX}gc-${runId}.idx`;
+  const gcSegment = Layout.indexSegmentKey(`gc-${runId}`);
   let segmentsWritten = 0;
   let segmentsDeleted = 0;
   if (!dry) {
     const recs: IndexRecord[] = [];
     for (const [id, size] of chunks) if (!unref.has(id)) recs.push({ id: Buffer.from(id, 'hex'), storedLength: size });
-    await store.put(gcSegment, encodeSegment(recs));
-    await store.sync();
+    await meta.put(gcSegment, encodeSegment(recs));
+    await meta.sync();
     segmentsWritten = 1;
     crashPoint('gc:after-segment');
     const stale = oldSegments.filter((k) => k !== gcSegment);
-    await Promise.all(stale.map((k) => limit(() => store.delete(k))));
-    await store.sync();
+    await Promise.all(stale.map((k) => limit(() => meta.delete(k))));
+    await meta.sync();
     segmentsDeleted = stale.length;
     crashPoint('gc:after-old-segments');
   }
 
   // 6. live leases, after the rewrite
-  const leases = (await liveLeases(store)).filter((l) => l.leaseId !== ownLease && l.scope !== GC_LEASE_SCOPE);
+  const leases = (await vault.liveLeases()).filter((l) => l.leaseId !== ownLease && l.scope !== GC_LEASE_SCOPE);
   const liveIds = new Set(leases.map((l) => l.leaseId));
 
   // 7. what appeared or changed since the mark
-  const relisted = await listManifests(store);
+  const relisted = await listManifests(vault);
   await readManifests(vault, relisted, marked, seen, limit, true);
   for (const id of [...unref]) if (marked.has(id)) unref.delete(id);
   const known = new Set([...oldSegments, gcSegment]);
-  for await (const o of store.list(INDEX_PREFIX)) {
+  for await (const o of meta.list(Layout.indexPrefix)) {
     if (known.has(o.key)) continue;
+    const body = await meta.get(o.key);
+    if (!body) continue;
     try {
-      for (const r of decodeSegment(await store.get(o.key))) unref.delete(idToHex(r.id));
+      for (const r of decodeSegment(body)) unref.delete(idToHex(r.id));
     } catch (e) {
-      if (!isNotFound(e) && !(e instanceof Error && /segment/.test(e.message))) throw e;
+      if (!(e instanceof Error && /segment/.test(e.message))) throw e;
     }
   }
   check();
@@ -223,17 +220,17 @@ async function run(vault: Vault, ownLease: string | undefined, opts: GcOptions):
     await Promise.all(
       ids.map((id) =>
         limit(async () => {
-          const key = vault.chunkKey(Buffer.from(id, 'hex'));
+          const chunkId = Buffer.from(id, 'hex');
           if (!dry) {
             // A backup that found this object present but not in its index rewrites it
-            // (backup.ts): a newer object than the one listed is in use again, so spare it.
-            const now = await store.head(key);
+            // (chunk-access.ts): a newer object than the one listed is in use again, so spare it.
+            const now = await vault.statChunk(chunkId);
             const was = listedAt.get(id);
             if (!now || (was !== undefined && now.lastModified && now.lastModified.getTime() > was)) {
               result.spared++;
               return;
             }
-            await store.delete(key);
+            await meta.delete(Layout.chunkKey(chunkId));
           }
           result.reclaimedObjects++;
           result.reclaimedBytes += chunks.get(id) ?? 0;
@@ -241,22 +238,23 @@ async function run(vault: Vault, ownLease: string | undefined, opts: GcOptions):
         }),
       ),
     );
-    if (!dry) await store.sync();
+    if (!dry) await meta.sync();
   };
 
   // 8. earlier condemned records
   const records: string[] = [];
-  for await (const o of store.list(CONDEMNED_PREFIX)) if (o.key.endsWith('.json')) records.push(o.key);
+  for await (const o of meta.list(Layout.condemnedPrefix)) if (Layout.isCondemnedKey(o.key)) records.push(o.key);
   records.sort();
   for (const key of records) {
     check();
+    const body = await meta.get(key);
+    if (!body) continue;
     let rec: CondemnedRecord;
     try {
-      rec = JSON.parse((await store.get(key)).toString('utf8')) as CondemnedRecord;
-    } catch (e) {
-      if (isNotFound(e)) continue;
+      rec = JSON.parse(body.toString('utf8')) as CondemnedRecord;
+    } catch {
       // A torn or damaged record: its chunks are still in U, so this run's own rule covers them.
-      if (!dry) await store.delete(key);
+      if (!dry) await meta.delete(key);
       continue;
     }
     if (rec.leases.some((id) => liveIds.has(id))) {
@@ -266,7 +264,7 @@ async function run(vault: Vault, ownLease: string | undefined, opts: GcOptions):
     const due = rec.chunks.filter((id) => unref.has(id));
     for (const id of due) unref.delete(id);
     await sweep(due);
-    if (!dry) await store.delete(key);
+    if (!dry) await meta.delete(key);
     result.recordsFinished++;
   }
 
@@ -277,10 +275,10 @@ async function run(vault: Vault, ownLease: string | undefined, opts: GcOptions):
     } else {
       result.condemned = unref.size;
       const rec: CondemnedRecord = { runId, at: new Date().toISOString(), chunks: [...unref].sort(), leases: [...liveIds] };
-      const key = `${CONDEMNED_PREFIX}${runId}.json`;
+      const key = Layout.condemnedKey(runId);
       if (!dry) {
-        await store.put(key, Buffer.from(JSON.stringify(rec)));
-        await store.sync();
+        await meta.put(key, Buffer.from(JSON.stringify(rec)));
+        await meta.sync();
         crashPoint('gc:after-condemn');
       }
       result.condemnedRecord = key;
@@ -289,16 +287,16 @@ async function run(vault: Vault, ownLease: string | undefined, opts: GcOptions):
   return result;
 }
 
-async function listManifests(store: ObjectStore): Promise<ObjectInfo[]> {
-  const out: ObjectInfo[] = [];
-  for await (const o of store.list(MANIFEST_PREFIX)) if (o.key.endsWith('.bvm')) out.push(o);
+async function listManifests(vault: Vault): Promise<StoredObject[]> {
+  const out: StoredObject[] = [];
+  for await (const o of vault.meta.list(Layout.manifestPrefix)) if (Layout.isManifestKey(o.key)) out.push(o);
   return out;
 }
 
 /** Reads the manifests and marks their chunks. onlyChanged: skip versions already read. */
 async function readManifests(
   vault: Vault,
-  listed: ObjectInfo[],
+  listed: StoredObject[],
   marked: Set<string>,
   seen: Map<string, string>,
   limit: ReturnType<typeof pLimit>,
@@ -311,24 +309,19 @@ async function readManifests(
       limit(async () => {
         const s = sig(o);
         if (onlyChanged && seen.get(o.key) === s) return;
-        let buf: Buffer;
-        try {
-          buf = await vault.store.get(o.key);
-        } catch (e) {
-          if (isNotFound(e)) {
-            vanished = true;
-            return;
-          }
-          throw e;
-        }
         let m;
         try {
-          m = decodeManifest(buf);
+          m = await vault.readManifestAt(o.key);
         } catch (e) {
-          throw new BlockvaultError(ErrorCodes.vaultDamaged, `gc: manifest ${o.key} is damaged (${(e as Error).message}); nothing was deleted`, {
+          if (!(e instanceof BlockvaultError && e.code === ErrorCodes.vaultDamaged)) throw e;
+          throw new BlockvaultError(ErrorCodes.vaultDamaged, `gc: ${e.message}; nothing was deleted`, {
             hint: 'GC cannot know what a damaged manifest needs: run `blockvault verify`, then restore that object from a copy or delete the backup',
             details: { object: o.key },
           });
+        }
+        if (!m) {
+          vanished = true;
+          return;
         }
         for (const e of entries(m)) if (e.kind === EntryKind.chunk) marked.add(idToHex(e.id));
         seen.set(o.key, s);

@@ -14,7 +14,7 @@ import { blockDeviceSize, logicalSectorSize, zeroOut } from '../native/block-dev
 import type { BlockMap } from '../vault/block-map.js';
 import type { Vault } from '../vault/vault.js';
 import { BlockTasks } from './block-tasks.js';
-import { fetchCounted, type RestoreOptions, type RestoreResult } from './restore.js';
+import { fetchCounted, type RestoreOptions, type RestoreResult } from './restore-blocks.js';
 
 /** Largest single BLKZEROOUT call: bounds how long the event loop is blocked. */
 export const ZERO_OUT_PIECE = 64 * 1024 * 1024;

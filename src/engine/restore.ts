@@ -5,43 +5,16 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { decodeChunk } from '../chunk/chunk-format.js';
-import { decompress } from '../chunk/compress.js';
-import { idToHex } from '../chunk/identity.js';
 import { isAllZero } from '../chunk/zero.js';
 import { BlockvaultError, ErrorCodes, ioError, throwIfAborted } from '../errors.js';
-import type { RestoreCounters } from '../metrics/counters.js';
-import type { ProgressOptions } from '../metrics/progress.js';
 import { mbPerSecond } from '../metrics/units.js';
-import { isNotFound } from '../store/object-store.js';
 import type { BlockMap } from '../vault/block-map.js';
 import type { Vault } from '../vault/vault.js';
 import { BlockTasks } from './block-tasks.js';
+import { fetchCounted, type RestoreOptions, type RestoreResult } from './restore-blocks.js';
 import { isBlockDevice, restoreToDevice } from './restore-device.js';
 
-export interface RestoreOptions extends ProgressOptions {
-  backupId: string;
-  /** Image file to write (created; an existing non-empty file needs `force`), or a block device
-   *  (written in place; at least the volume's size, else VolumeBackup.0209). */
-  target: string;
-  force?: boolean;
-  /** Block-device target only: it already reads as zeros (a fresh thin device), so zero
-   *  blocks are left alone instead of zeroed. */
-  targetIsZeroed?: boolean;
-  concurrency?: number;
-  signal?: AbortSignal;
-}
-
-export interface RestoreResult {
-  backupId: string;
-  volumeId: string;
-  target: string;
-  volumeSize: number;
-  elapsedMs: number;
-  /** MB/s (2^20) of logical volume bytes, one decimal. */
-  throughputMBps: number;
-  counters: RestoreCounters;
-}
+export type { RestoreOptions, RestoreResult };
 
 const DEFAULT_CONCURRENCY = 8;
 
@@ -123,7 +96,7 @@ export async function writeBlocks(
   opts: RestoreOptions,
   volumeId: string,
 ): Promise<Omit<RestoreResult, 'target'>> {
-  const run = new BlockTasks(opts, { volumeId, volumeSize: map.volumeSize, blockCount: map.blockCount }, opts.concurrency ?? vault.store.defaultConcurrency ?? DEFAULT_CONCURRENCY);
+  const run = new BlockTasks(opts, { volumeId, volumeSize: map.volumeSize, blockCount: map.blockCount }, opts.concurrency ?? vault.storeConcurrency ?? DEFAULT_CONCURRENCY);
   const { counters } = run;
   let sinceFlush = 0;
   let flushing: Promise<void> | undefined;
@@ -180,51 +153,4 @@ async function writeSparse(
     }
   }
   if (runStart >= 0) await fh.write(data, runStart, len - runStart, pos + runStart);
-}
-
-/** fetchVerified, counted in a restore's counters. */
-export async function fetchCounted(vault: Vault, map: BlockMap, i: number, backupId: string, counters: RestoreCounters): Promise<Buffer> {
-  const data = await fetchVerified(vault, map, i, backupId);
-  counters.bytesFetched += map.storedLengths[i]!;
-  counters.chunksFetched++;
-  counters.chunksVerified++;
-  return data;
-}
-
-/** One block's bytes, proven to be the block the manifest names. */
-export async function fetchVerified(vault: Vault, map: BlockMap, i: number, backupId: string): Promise<Buffer> {
-  const id = map.idAt(i);
-  const key = vault.chunkKey(id);
-  const where = { backupId, blockIndex: i, offset: i * map.blockSize, chunk: idToHex(id), object: key };
-  const at = `block ${i} (offset ${i * map.blockSize}) of backup ${backupId}`;
-  let obj: Buffer;
-  try {
-    obj = await vault.store.get(key);
-  } catch (e) {
-    if (isNotFound(e)) {
-      throw new BlockvaultError(ErrorCodes.missingChunk, `chunk ${idToHex(id)} for ${at} is missing from the vault`, {
-        hint: 'run `blockvault verify` to find every affected backup; restore the object from a vault copy',
-        details: where,
-      });
-    }
-    throw e;
-  }
-  let data: Buffer;
-  try {
-    const frame = decodeChunk(obj);
-    data = decompress(frame.payload, frame.compression, frame.rawLength);
-  } catch (e) {
-    throw corrupt(`${(e as Error).message}`, at, where);
-  }
-  const len = map.blockLength(i);
-  if (data.length !== len) throw corrupt(`chunk holds ${data.length} bytes, the block has ${len}`, at, where);
-  if (!vault.hasher.id(data).equals(id)) throw corrupt('content does not match its identity hash', at, where);
-  return data;
-}
-
-function corrupt(why: string, at: string, where: Record<string, unknown>): BlockvaultError {
-  return new BlockvaultError(ErrorCodes.corruptChunk, `chunk ${where.chunk} for ${at} is corrupt: ${why}`, {
-    hint: 'run `blockvault verify` to find every affected backup; restore the object from a vault copy',
-    details: where,
-  });
 }

@@ -13,6 +13,7 @@ import { idToHex } from '../chunk/identity.js';
 import { wholeGB, wholeMB } from '../metrics/units.js';
 import { BlockMap } from '../vault/block-map.js';
 import { EntryKind, entries, type ManifestHeader } from '../vault/manifest.js';
+import { Layout } from '../vault/layout.js';
 import type { Vault } from '../vault/vault.js';
 
 export interface BackupStats {
@@ -54,15 +55,14 @@ export interface VaultStats {
 }
 
 export async function vaultStats(vault: Vault): Promise<VaultStats> {
-  const { store } = vault;
   let usedBytes = 0;
   let objectCount = 0;
   const chunkSize = new Map<string, number>();
-  for await (const o of store.list('')) {
+  for await (const o of vault.meta.list('')) {
     usedBytes += o.size;
     objectCount++;
-    const m = /^chunks\/[0-9a-f]{2}\/([0-9a-f]{64})$/.exec(o.key);
-    if (m) chunkSize.set(m[1]!, o.size);
+    const hex = Layout.chunkHexFromKey(o.key);
+    if (hex) chunkSize.set(hex, o.size);
   }
   vault.refresh();
   const headers = await vault.listBackups();

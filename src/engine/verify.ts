@@ -5,14 +5,12 @@
 // names each damaged chunk (id, object key, what is wrong) and every backup and block
 // offset whose restore point needs it.
 import pLimit from 'p-limit';
-import { ChunkFormatError, decodeChunk } from '../chunk/chunk-format.js';
-import { decompress } from '../chunk/compress.js';
 import { idToHex } from '../chunk/identity.js';
-import { throwIfAborted } from '../errors.js';
-import { isNotFound } from '../store/object-store.js';
+import { BlockvaultError, ErrorCodes, throwIfAborted } from '../errors.js';
 import { BlockMap } from '../vault/block-map.js';
-import { EntryKind, decodeManifest, entries, type Manifest } from '../vault/manifest.js';
-import { MANIFEST_PREFIX, type Vault } from '../vault/vault.js';
+import { Layout } from '../vault/layout.js';
+import { EntryKind, entries, type Manifest } from '../vault/manifest.js';
+import type { Vault } from '../vault/vault.js';
 
 export interface VerifyOptions {
   volumeId?: string;
@@ -58,13 +56,12 @@ export interface VerifyResult {
 export async function verify(vault: Vault, opts: VerifyOptions = {}): Promise<VerifyResult> {
   const started = Date.now();
   const limit = pLimit(Math.max(1, opts.concurrency ?? 8));
-  const { store } = vault;
   const pct = opts.deep ? Math.min(100, Math.max(0, opts.samplePercent ?? 100)) : 0;
 
   // manifests
-  const prefix = opts.volumeId ? `${MANIFEST_PREFIX}${opts.volumeId}/` : MANIFEST_PREFIX;
+  const prefix = opts.volumeId ? Layout.manifestVolumePrefix(opts.volumeId) : Layout.manifestPrefix;
   const keys: string[] = [];
-  for await (const o of store.list(prefix)) if (o.key.endsWith('.bvm')) keys.push(o.key);
+  for await (const o of vault.meta.list(prefix)) if (Layout.isManifestKey(o.key)) keys.push(o.key);
   const byId = new Map<string, Manifest>();
   const damagedManifests: VerifyResult['damagedManifests'] = [];
   const damagedIds = new Set<string>();
@@ -72,12 +69,12 @@ export async function verify(vault: Vault, opts: VerifyOptions = {}): Promise<Ve
     keys.map((key) =>
       limit(async () => {
         throwIfAborted(opts.signal);
-        const backupId = key.slice(key.lastIndexOf('/') + 1, -'.bvm'.length);
+        const backupId = Layout.backupIdFromManifestKey(key);
         try {
-          const m = decodeManifest(await store.get(key));
-          byId.set(m.header.backupId, m);
+          const m = await vault.readManifestAt(key, opts.signal ? { signal: opts.signal } : {});
+          if (m) byId.set(m.header.backupId, m); // else deleted meanwhile
         } catch (e) {
-          if (isNotFound(e)) return; // deleted meanwhile
+          if (!isDamage(e, ErrorCodes.vaultDamaged)) throw e;
           damagedManifests.push({ object: key, backupId, problem: (e as Error).message });
           damagedIds.add(backupId);
         }
@@ -122,9 +119,9 @@ export async function verify(vault: Vault, opts: VerifyOptions = {}): Promise<Ve
 
   // quick: one LIST
   const sizes = new Map<string, number>();
-  for await (const o of store.list('chunks/')) {
-    const hex = o.key.slice(o.key.lastIndexOf('/') + 1);
-    if (claimed.has(hex)) sizes.set(hex, o.size);
+  for await (const c of vault.listChunks(opts.signal ? { signal: opts.signal } : {})) {
+    const hex = idToHex(c.id);
+    if (claimed.has(hex)) sizes.set(hex, c.size);
   }
   const damaged = new Map<string, DamagedChunk>();
   const keyOf = (hex: string) => vault.chunkKey(Buffer.from(hex, 'hex'));
@@ -156,23 +153,19 @@ export async function verify(vault: Vault, opts: VerifyOptions = {}): Promise<Ve
       todo.map((hex) =>
         limit(async () => {
           throwIfAborted(opts.signal);
-          let obj: Buffer;
           try {
-            obj = await store.get(keyOf(hex));
+            await vault.readChunk(Buffer.from(hex, 'hex'), opts.signal ? { signal: opts.signal } : {});
           } catch (e) {
-            if (isNotFound(e)) return void flag(hex, 'missing', 'object vanished while verifying');
+            if (isDamage(e, ErrorCodes.missingChunk)) return void flag(hex, 'missing', 'object vanished while verifying');
+            if (isDamage(e, ErrorCodes.corruptChunk)) {
+              chunksFetched++;
+              bytesFetched += sizes.get(hex) ?? 0;
+              return void flag(hex, 'corrupt', problemOf(e));
+            }
             throw e;
           }
           chunksFetched++;
-          bytesFetched += obj.length;
-          try {
-            const frame = decodeChunk(obj);
-            const data = await decompress(frame.payload, frame.compression, frame.rawLength);
-            if (data.length !== frame.rawLength) throw new ChunkFormatError(`decompressed to ${data.length} bytes, expected ${frame.rawLength}`);
-            if (idToHex(vault.hasher.id(data)) !== hex) throw new ChunkFormatError('content does not match its identity hash');
-          } catch (e) {
-            flag(hex, 'corrupt', (e as Error).message);
-          }
+          bytesFetched += sizes.get(hex) ?? 0;
         }),
       ),
     );
@@ -231,4 +224,14 @@ export async function verify(vault: Vault, opts: VerifyOptions = {}): Promise<Ve
     affectedBackups: [...affectedBackups].sort(),
     elapsedMs: Date.now() - started,
   };
+}
+
+function isDamage(e: unknown, code: string): e is BlockvaultError {
+  return e instanceof BlockvaultError && e.code === code;
+}
+
+/** The check that failed, without the "chunk <id> is corrupt:" lead. */
+function problemOf(e: BlockvaultError): string {
+  const i = e.message.indexOf('is corrupt: ');
+  return i < 0 ? e.message : e.message.slice(i + 'is corrupt: '.length);
 }

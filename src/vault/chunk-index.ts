@@ -10,8 +10,9 @@ import { xxh64 } from '@node-rs/xxhash';
 import { CHUNK_ID_BYTES } from '../chunk/identity.js';
 import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
 import type { IndexCache } from './index-cache.js';
+import { Layout } from './layout.js';
 
-export const INDEX_PREFIX = 'index/';
+export const INDEX_PREFIX = Layout.indexPrefix;
 const MAGIC = Buffer.from('BVIX', 'ascii');
 
 const REC = CHUNK_ID_BYTES + 4;
@@ -166,7 +167,7 @@ export class ChunkIndex {
     if (this.#pending.length === 0) return;
     const recs = this.#pending;
     this.#pending = [];
-    const k = `${INDEX_PREFIX}${name}.idx`;
+    const k = Layout.indexSegmentKey(name);
     try {
       const body = encodeSegment(recs);
       await store.put(k, body);

@@ -4,10 +4,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { xxh64 } from '@node-rs/xxhash';
 import type { Compression } from '../chunk/compress.js';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
+import { Layout } from './layout.js';
 
 export const VAULT_FORMAT = 'blockvault';
 export const VAULT_FORMAT_VERSION = 1;
-export const CONFIG_KEY = 'config';
+export const CONFIG_KEY = Layout.config;
 
 export const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
 export const MIN_BLOCK_SIZE = 64 * 1024;

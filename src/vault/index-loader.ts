@@ -3,8 +3,8 @@
 //
 // Consolidation writes one merged segment holding the records of many, then deletes exactly
 // the segments it merged. Rules, so it can run beside backups and GC on other hosts:
-//  - it only runs while holding GC's vault-wide lease (scope "vault-gc", GC_LEASE_SCOPE in
-//    engine/gc.ts), so it never overlaps a GC; when that lease is busy it is skipped, and the
+//  - it only runs while holding GC's vault-wide lease (Layout.gcLeaseScope), so it never
+//    overlaps a GC; when that lease is busy it is skipped, and the
 //    next load tries again;
 //  - it only merges segments last modified before this process started (never one a running
 //    backup of this process is still adding to the vault), and only segments whose listing
@@ -15,14 +15,13 @@
 //  - it never deletes a segment it did not merge.
 import { randomBytes } from 'node:crypto';
 import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
-import { ChunkIndex, INDEX_PREFIX, encodeSegment, type IndexRecord } from './chunk-index.js';
+import { ChunkIndex, encodeSegment, type IndexRecord } from './chunk-index.js';
 import { IndexCache, vaultCacheId } from './index-cache.js';
+import { Layout } from './layout.js';
 import { acquireLease } from './lease.js';
 
 /** Consolidate when more segments than this are listed. */
 export const CONSOLIDATE_ABOVE = 64;
-/** GC's lease scope (engine/gc.ts GC_LEASE_SCOPE; vault/ cannot import engine/). */
-export const INDEX_MAINTENANCE_SCOPE = 'vault-gc';
 /** Wall-clock time this process started. */
 export const PROCESS_START_MS = Date.now() - Math.round(process.uptime() * 1000);
 
@@ -70,13 +69,13 @@ export async function consolidateIndex(
   if (old.length < 2) return undefined;
   let lease;
   try {
-    lease = await acquireLease(store, INDEX_MAINTENANCE_SCOPE, 'gc', { ttlMs: opts.leaseTtlMs ?? 60_000 });
+    lease = await acquireLease(store, Layout.gcLeaseScope, 'gc', { ttlMs: opts.leaseTtlMs ?? 60_000 });
   } catch {
     return undefined; // GC or another consolidation holds the vault: later
   }
   try {
     const now = new Map<string, ObjectInfo>();
-    for await (const o of store.list(INDEX_PREFIX)) now.set(o.key, o);
+    for await (const o of store.list(Layout.indexPrefix)) now.set(o.key, o);
     const take = old.filter((s) => {
       const cur = now.get(s.info.key);
       return cur !== undefined && sameVersion(cur, s.info);
@@ -85,7 +84,7 @@ export async function consolidateIndex(
     const byId = new Map<string, IndexRecord>();
     for (const s of take) for (const r of s.records) byId.set(r.id.toString('latin1'), r);
     const records = [...byId.values()];
-    const into = `${INDEX_PREFIX}merged-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}.idx`;
+    const into = Layout.indexSegmentKey(`merged-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`);
     const body = encodeSegment(records);
     if (!(await store.put(into, body, { ifAbsent: true }))) return undefined;
     await store.sync();

@@ -5,8 +5,9 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { BlockvaultError, ErrorCodes, type ErrorCode } from '../errors.js';
 import { isNotFound, type ObjectStore } from '../store/object-store.js';
+import { Layout } from './layout.js';
 
-export const LEASE_PREFIX = 'leases/';
+export const LEASE_PREFIX = Layout.leasePrefix;
 export const DEFAULT_LEASE_TTL_MS = 120_000;
 
 export type LeaseOp = 'backup' | 'restore' | 'delete' | 'prune' | 'gc' | 'verify';
@@ -27,7 +28,7 @@ export interface Lease {
 }
 
 function leaseKey(scope: string): string {
-  return `${LEASE_PREFIX}${scope}.json`;
+  return Layout.leaseKey(scope);
 }
 
 function busyCode(want: LeaseOp, held: LeaseOp): ErrorCode {

@@ -1,20 +1,27 @@
 // The repository on top of a store: config, chunk objects, the chunk index, manifests
-// and chains. Key layout (the same on a directory and in a bucket):
-//
-//   config                               vault config (format, block size, hash key)
-//   chunks/<hh>/<64 hex>                 chunk objects, content-addressed, immutable
-//   index/<name>.idx                     chunk index segments
-//   manifests/<volume>/<backup>.bvm      one manifest per backup, written last
-//   leases/<scope>.json                  one operation per volume (and "vault" for GC)
-import { CHUNK_ID_BYTES, ChunkHasher, idToHex } from '../chunk/identity.js';
+// and chains. The store is private: the engine reaches chunks through the chunk operations
+// (chunk-access.ts), manifests through the methods below and small records through `meta`.
+// Every key is built by Layout (layout.ts).
+import { CHUNK_ID_BYTES, ChunkHasher } from '../chunk/identity.js';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
 import { openStore, type StoreOptions } from '../store/open-store.js';
-import { isNotFound, type ObjectStore } from '../store/object-store.js';
+import { isNotFound, type ObjectInfo, type ObjectStore } from '../store/object-store.js';
 import { BlockMap } from './block-map.js';
+import {
+  ChunkAccess,
+  type ChunkCodec,
+  type ChunkListing,
+  type IndexFlushPolicy,
+  type PutChunkInfo,
+  type PutChunkResult,
+  type ReadChunkOptions,
+} from './chunk-access.js';
 import { ChunkIndex } from './chunk-index.js';
+import { readChecked, unstableReadError } from './chunk-reread.js';
 import { loadChunkIndex, type IndexLoadOptions } from './index-loader.js';
-import { CONFIG_KEY, decodeConfig, encodeConfig, newConfig, type VaultConfig } from './config.js';
-import { acquireLease, type Lease, type LeaseOp } from './lease.js';
+import { decodeConfig, encodeConfig, newConfig, type VaultConfig } from './config.js';
+import { Layout } from './layout.js';
+import { acquireLease, liveLeases, type Lease, type LeaseOp, type LeaseRecord } from './lease.js';
 import {
   MANIFEST_PREFIX_BYTES,
   ManifestFormatError,
@@ -28,10 +35,25 @@ import {
 } from './manifest.js';
 import type { Compression } from '../chunk/compress.js';
 
-export const MANIFEST_PREFIX = 'manifests/';
 const HEADER_PROBE_BYTES = 16 * 1024;
+/** Blocks in flight when neither the caller nor the store says. */
+const DEFAULT_CONCURRENCY = 8;
 
-export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions {
+export type { ChunkCodec, ChunkListing, PutChunkInfo, PutChunkResult, ReadChunkOptions };
+export type StoredObject = ObjectInfo;
+
+/** Small non-chunk objects (records, jobs, keys): plain get/put/list/delete by key. */
+export interface MetaObjects {
+  /** undefined when absent. */
+  get(key: string, opts?: { signal?: AbortSignal }): Promise<Buffer | undefined>;
+  put(key: string, body: Buffer, opts?: { ifAbsent?: boolean; signal?: AbortSignal }): Promise<boolean>;
+  list(prefix: string): AsyncIterable<StoredObject>;
+  delete(key: string): Promise<void>;
+  /** Makes every resolved put and delete durable (see ObjectStore.sync). */
+  sync(): Promise<void>;
+}
+
+export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions, IndexFlushPolicy {
   /** Make the vault if there is none (the first backup does this). */
   create?: boolean;
   /** For a new vault only: block size (power of two, 64 KiB–16 MiB) and compression. */
@@ -50,23 +72,49 @@ export function validateVolumeId(volumeId: string): void {
 }
 
 export class Vault {
-  readonly store: ObjectStore;
+  readonly #store: ObjectStore;
   readonly config: VaultConfig;
   readonly hasher: ChunkHasher;
-  #index: Promise<ChunkIndex> | undefined;
+  readonly chunkCodec: ChunkCodec;
+  readonly meta: MetaObjects;
+  readonly #chunks: ChunkAccess;
   #headers: Map<string, { key: string; header: ManifestHeader }> | undefined;
 
-  readonly #indexOpts: IndexLoadOptions;
-
-  private constructor(store: ObjectStore, config: VaultConfig, indexOpts: IndexLoadOptions = {}) {
-    this.#indexOpts = indexOpts;
-    this.store = store;
+  private constructor(store: ObjectStore, config: VaultConfig, opts: IndexLoadOptions & IndexFlushPolicy = {}) {
+    this.#store = store;
     this.config = config;
-    this.hasher = new ChunkHasher(Buffer.from(config.hashKey, 'hex'));
+    const hashKey = Buffer.from(config.hashKey, 'hex');
+    this.hasher = new ChunkHasher(hashKey);
+    this.chunkCodec = { hashKey, compression: config.compression };
+    this.#chunks = new ChunkAccess(store, this.hasher, () => loadChunkIndex(store, config.hashKey, opts), opts);
+    this.meta = {
+      get: async (key, o) => {
+        try {
+          return await store.get(key, o);
+        } catch (e) {
+          if (isNotFound(e)) return undefined;
+          throw e;
+        }
+      },
+      put: (key, body, o) => store.put(key, body, o),
+      list: (prefix) => store.list(prefix),
+      delete: (key) => store.delete(key),
+      sync: () => store.sync(),
+    };
   }
 
   get url(): string {
-    return this.store.url;
+    return this.#store.url;
+  }
+
+  /** Blocks in flight an operation should use when the caller gives no `concurrency`. */
+  get defaultConcurrency(): number {
+    return this.#store.defaultConcurrency ?? DEFAULT_CONCURRENCY;
+  }
+
+  /** The store's own figure, undefined for a store that gives none (a local directory). */
+  get storeConcurrency(): number | undefined {
+    return this.#store.defaultConcurrency;
   }
 
   get blockSize(): number {
@@ -87,7 +135,7 @@ export class Vault {
   static async onStore(store: ObjectStore, opts: OpenVaultOptions = {}): Promise<Vault> {
     let raw: Buffer | undefined;
     try {
-      raw = await store.get(CONFIG_KEY);
+      raw = await store.get(Layout.config);
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
@@ -99,10 +147,10 @@ export class Vault {
       }
       const cfg = newConfig({ blockSize: opts.blockSize, compression: opts.compression });
       // put-if-absent: of two processes creating one vault, one config wins and both use it.
-      if (!(await store.put(CONFIG_KEY, encodeConfig(cfg), { ifAbsent: true }))) raw = await store.get(CONFIG_KEY);
+      if (!(await store.put(Layout.config, encodeConfig(cfg), { ifAbsent: true }))) raw = await store.get(Layout.config);
       else return new Vault(store, cfg, opts);
     }
-    const cfg = decodeConfig(raw, `${store.url}/${CONFIG_KEY}`);
+    const cfg = decodeConfig(raw, `${store.url}/${Layout.config}`);
     if (opts.blockSize !== undefined && opts.blockSize !== cfg.blockSize) {
       throw new BlockvaultError(
         ErrorCodes.badInput,
@@ -114,32 +162,102 @@ export class Vault {
   }
 
   async close(): Promise<void> {
-    await this.store.close();
+    await this.#chunks.flushIndex().catch(() => {});
+    await this.#store.close();
   }
 
-  // ---- chunks
+  // ---- chunks (chunk-access.ts)
 
+  /** Key of a chunk object, for messages and reports (keys are built by Layout). */
   chunkKey(id: Uint8Array): string {
-    const hex = idToHex(id);
-    return `chunks/${hex.slice(0, 2)}/${hex}`;
+    return Layout.chunkKey(id);
   }
 
   chunkIndex(): Promise<ChunkIndex> {
-    this.#index ??= loadChunkIndex(this.store, this.config.hashKey, this.#indexOpts);
-    return this.#index;
+    return this.#chunks.index();
   }
 
   /** Loads the index anew. A backup calls this after taking its lease: GC relies on every
    *  backup that saw an index from before its rewrite holding a lease GC could see. */
   reloadChunkIndex(): Promise<ChunkIndex> {
-    this.#index = loadChunkIndex(this.store, this.config.hashKey, this.#indexOpts);
-    return this.#index;
+    return this.#chunks.index(true);
+  }
+
+  /** Names the index segments written from now on <tag>-0000, … (a backup passes its id). */
+  nameIndexSegments(tag: string): void {
+    this.#chunks.nameSegments(tag);
+  }
+
+  putChunk(id: Buffer, obj: Buffer, info: PutChunkInfo): Promise<PutChunkResult> {
+    return this.#chunks.putChunk(id, obj, info);
+  }
+
+  readChunk(id: Uint8Array, opts?: ReadChunkOptions): Promise<Buffer> {
+    return this.#chunks.readChunk(id, opts);
+  }
+
+  readChunkObject(id: Uint8Array, opts?: { signal?: AbortSignal }): Promise<Buffer> {
+    return this.#chunks.readChunkObject(id, opts);
+  }
+
+  importChunkObject(id: Uint8Array, obj: Buffer, opts?: { signal?: AbortSignal }): Promise<boolean> {
+    return this.#chunks.importChunkObject(id, obj, opts);
+  }
+
+  hasChunk(id: Uint8Array): Promise<boolean> {
+    return this.#chunks.hasChunk(id);
+  }
+
+  /** One request (HEAD, or a stat): is the object there now? Drops a gone one from dedup. */
+  confirmChunk(id: Uint8Array): Promise<boolean> {
+    return this.#chunks.confirmChunk(id);
+  }
+
+  statChunk(id: Uint8Array): Promise<StoredObject | undefined> {
+    return this.#chunks.statChunk(id);
+  }
+
+  listChunks(opts?: { signal?: AbortSignal }): AsyncIterable<ChunkListing> {
+    return this.#chunks.listChunks(opts);
+  }
+
+  deleteChunks(ids: Uint8Array[]): Promise<void> {
+    return this.#chunks.deleteChunks(ids);
+  }
+
+  flushIndex(): Promise<void> {
+    return this.#chunks.flushIndex();
+  }
+
+  /** Index segments this vault object wrote. */
+  get indexSegmentsWritten(): number {
+    return this.#chunks.segmentsWritten;
   }
 
   // ---- manifests
 
   manifestKey(volumeId: string, backupId: string): string {
-    return `${MANIFEST_PREFIX}${volumeId}/${backupId}.bvm`;
+    return Layout.manifestKey(volumeId, backupId);
+  }
+
+  /** Reads and decodes the manifest object at `key` (re-read on a bad body); undefined when
+   *  gone. A damaged one is BV.VaultDamaged naming the object. */
+  async readManifestAt(key: string, opts: { signal?: AbortSignal } = {}): Promise<Manifest | undefined> {
+    try {
+      return await this.#readManifestObject(key, opts.signal);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  #readManifestObject(key: string, signal?: AbortSignal): Promise<Manifest> {
+    return readChecked(
+      () => this.#store.get(key, signal ? { signal } : undefined),
+      decodeManifest,
+      (o) => (o.stable ? this.#manifestError(o.error, key) : unstableReadError(key, this.url, o)) as Error,
+      signal,
+    );
   }
 
   /** Forgets cached headers (after another process may have changed the vault). */
@@ -151,7 +269,7 @@ export class Vault {
     if (this.#headers) return this.#headers;
     const found = new Map<string, { key: string; header: ManifestHeader }>();
     const keys: string[] = [];
-    for await (const o of this.store.list(MANIFEST_PREFIX)) if (o.key.endsWith('.bvm')) keys.push(o.key);
+    for await (const o of this.#store.list(Layout.manifestPrefix)) if (Layout.isManifestKey(o.key)) keys.push(o.key);
     await Promise.all(
       keys.map(async (key) => {
         let header: ManifestHeader;
@@ -169,14 +287,17 @@ export class Vault {
   }
 
   async #readHeader(key: string): Promise<ManifestHeader> {
-    try {
-      let buf = await this.store.getRange(key, 0, HEADER_PROBE_BYTES);
-      const need = MANIFEST_PREFIX_BYTES + headerLength(buf);
-      if (buf.length < need) buf = await this.store.getRange(key, 0, need);
-      return decodeHeader(buf);
-    } catch (e) {
-      throw this.#manifestError(e, key);
-    }
+    const get = async () => {
+      const buf = await this.#store.getRange(key, 0, HEADER_PROBE_BYTES);
+      let need: number;
+      try {
+        need = MANIFEST_PREFIX_BYTES + headerLength(buf);
+      } catch {
+        return buf; // the check below names the damage
+      }
+      return buf.length < need ? this.#store.getRange(key, 0, need) : buf;
+    };
+    return readChecked(get, decodeHeader, (o) => (o.stable ? this.#manifestError(o.error, key) : unstableReadError(key, this.url, o)) as Error);
   }
 
   #manifestError(e: unknown, key: string): unknown {
@@ -213,11 +334,7 @@ export class Vault {
   async readManifest(backupId: string): Promise<Manifest> {
     const hit = (await this.#catalog()).get(backupId);
     if (!hit) throw this.#notFound(backupId);
-    try {
-      return decodeManifest(await this.store.get(hit.key));
-    } catch (e) {
-      throw this.#manifestError(e, hit.key);
-    }
+    return this.#readManifestObject(hit.key);
   }
 
   /** The backup and its ancestors, newest first, ending with the full. */
@@ -279,9 +396,9 @@ export class Vault {
 
   /** Writes a manifest: last, after every chunk it names is durable, and only once. */
   async writeManifest(header: ManifestHeader, list: ManifestEntry[]): Promise<void> {
-    await this.store.sync();
+    await this.#store.sync();
     const key = this.manifestKey(header.volumeId, header.backupId);
-    const created = await this.store.put(key, encodeManifest(header, list), { ifAbsent: true });
+    const created = await this.#store.put(key, encodeManifest(header, list), { ifAbsent: true });
     if (!created) {
       throw new BlockvaultError(ErrorCodes.badInput, `backup ${header.backupId} already exists in ${this.url}`, {
         hint: 'use a new backup id',
@@ -299,22 +416,27 @@ export class Vault {
    * Every chunk it names must already be durable, as for writeManifest.
    */
   async replaceManifest(header: ManifestHeader, list: ManifestEntry[]): Promise<void> {
-    await this.store.sync();
+    await this.#store.sync();
     const key = this.manifestKey(header.volumeId, header.backupId);
-    await this.store.put(key, encodeManifest(header, list));
-    await this.store.sync();
+    await this.#store.put(key, encodeManifest(header, list));
+    await this.#store.sync();
     this.#headers?.set(header.backupId, { key, header: { ...header, entryCount: list.length } });
   }
 
   /** Removes a backup's manifest (the backup is gone once this returns). Idempotent. */
   async removeManifest(volumeId: string, backupId: string): Promise<void> {
-    await this.store.delete(this.manifestKey(volumeId, backupId));
-    await this.store.sync();
+    await this.#store.delete(this.manifestKey(volumeId, backupId));
+    await this.#store.sync();
     this.#headers?.delete(backupId);
   }
 
-  lease(scope: string, op: LeaseOp): Promise<Lease> {
-    return acquireLease(this.store, scope, op);
+  lease(scope: string, op: LeaseOp, opts: { ttlMs?: number } = {}): Promise<Lease> {
+    return acquireLease(this.#store, scope, op, opts);
+  }
+
+  /** The leases held now (expired ones and those of dead local processes left out). */
+  liveLeases(): Promise<LeaseRecord[]> {
+    return liveLeases(this.#store);
   }
 }
 

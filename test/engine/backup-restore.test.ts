@@ -216,7 +216,7 @@ describe('damage is detected, never restored', () => {
     const rec = await showBackup(vault, b.backupId);
     expect(rec.chunkCount).toBe(3);
     const chunkFiles: string[] = [];
-    for await (const o of vault.store.list('chunks/')) chunkFiles.push(path.join(vaultDir, o.key));
+    for await (const o of vault.meta.list('chunks/')) chunkFiles.push(path.join(vaultDir, o.key));
     const victim = chunkFiles[0]!;
     const good = await fs.readFile(victim);
     const bad = Buffer.from(good);

@@ -101,7 +101,7 @@ describe.skipIf(!!skip)('S3 vault errors through the CLI', () => {
     expect((await runCli(['init', '--vault', vaultUrl, '--block-size', '64KiB'], { env })).code).toBe(0);
     const holder = nodeScript(
       `const v = await bv.openVault(process.env.VAULT_URL);
-const l = await lease.acquireLease(v.store, 'held', 'backup', { ttlMs: 3000 });
+const l = await v.lease('held', 'backup', { ttlMs: 3000 });
 console.log('HELD ' + JSON.stringify(l.record));
 setInterval(() => {}, 1000);`,
       { VAULT_URL: vaultUrl },
@@ -132,7 +132,7 @@ setInterval(() => {}, 1000);`,
     const img = await image('stale', 3);
     const v = await openVault(vaultUrl, { create: true, blockSize: BS });
     const past = new Date(Date.now() - 60_000).toISOString();
-    await v.store.put(
+    await v.meta.put(
       'leases/stale-vol.json',
       Buffer.from(JSON.stringify({ leaseId: 'dead-1', scope: 'stale-vol', op: 'backup', host: 'some-other-host', pid: 4242, acquiredAt: past, expiresAt: past })),
     );
@@ -141,7 +141,7 @@ setInterval(() => {}, 1000);`,
     expect(ok.code, ok.stderr).toBe(0);
     const v2 = await openVault(vaultUrl);
     const left: string[] = [];
-    for await (const o of v2.store.list('leases/')) left.push(o.key);
+    for await (const o of v2.meta.list('leases/')) left.push(o.key);
     expect(left).toEqual([]); // released, takeover marker removed
     await v2.close();
   });

@@ -50,7 +50,7 @@ async function countedVault(name: string, extra: OpenVaultOptions = {}): Promise
 
 async function listKeys(vault: Vault, prefix: string): Promise<string[]> {
   const out: string[] = [];
-  for await (const o of vault.store.list(prefix)) out.push(o.key);
+  for await (const o of vault.meta.list(prefix)) out.push(o.key);
   return out.sort();
 }
 
@@ -156,7 +156,7 @@ describe.skipIf(!!skip)('S3 vault: requests and the index cache', () => {
   });
 
   it('consolidates many segments into one, merging only what it read and never deleting what it did not merge', async () => {
-    const { vault } = await countedVault('consol', { consolidateAbove: 0 });
+    const { vault, counts: store } = await countedVault('consol', { consolidateAbove: 0 });
     // 8 backups of different images: 8 segments
     const ids: string[] = [];
     for (let n = 0; n < 8; n++) {
@@ -165,20 +165,20 @@ describe.skipIf(!!skip)('S3 vault: requests and the index cache', () => {
       ids.push((await backup(vault, { source: img, volumeId: `v${n}` })).backupId);
     }
     expect(await listKeys(vault, INDEX_PREFIX)).toHaveLength(8);
-    const index = await ChunkIndex.load(vault.store);
+    const index = await ChunkIndex.load(store);
     expect(index.size).toBe(16);
     // After the load: one segment rewritten in place (as GC might) and one new one appear.
     const rewritten = `${INDEX_PREFIX}${ids[0]}-0000.idx`;
     const recs = index.loaded.get(rewritten)!.records;
-    await vault.store.put(rewritten, encodeSegment(recs.slice(0, 1)));
-    await vault.store.put(`${INDEX_PREFIX}foreign.idx`, encodeSegment(recs.slice(1)));
-    const r = await consolidateIndex(vault.store, index, { olderThan: Date.now() + 60_000 });
+    await store.put(rewritten, encodeSegment(recs.slice(0, 1)));
+    await store.put(`${INDEX_PREFIX}foreign.idx`, encodeSegment(recs.slice(1)));
+    const r = await consolidateIndex(store, index, { olderThan: Date.now() + 60_000 });
     expect(r).toBeDefined();
     expect(r!.merged).toHaveLength(7);
     expect(r!.merged).not.toContain(rewritten);
     const after = await listKeys(vault, INDEX_PREFIX);
     expect(after.sort()).toEqual([r!.into, rewritten, `${INDEX_PREFIX}foreign.idx`].sort());
-    const reloaded = await ChunkIndex.load(vault.store);
+    const reloaded = await ChunkIndex.load(store);
     expect(reloaded.size).toBe(16);
     // no lease left behind
     expect(await listKeys(vault, 'leases/')).toEqual([]);
@@ -192,7 +192,7 @@ describe.skipIf(!!skip)('S3 vault: requests and the index cache', () => {
     const segs = await listKeys(auto.vault, INDEX_PREFIX);
     expect(segs.filter((k) => k.includes('/merged-'))).toHaveLength(1);
     expect(segs).toHaveLength(1);
-    expect((await ChunkIndex.load(auto.vault.store)).size).toBe(16);
+    expect((await ChunkIndex.load(auto.counts)).size).toBe(16);
     await auto.vault.close();
   });
 });

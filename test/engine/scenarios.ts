@@ -105,12 +105,12 @@ export function coreScenarios(ctx: ScenarioContext): void {
     try {
       const b = await backup(vault, { source: img, volumeId: 'd' });
       const keys: string[] = [];
-      for await (const o of vault.store.list('chunks/')) keys.push(o.key);
+      for await (const o of vault.meta.list('chunks/')) keys.push(o.key);
       expect(keys).toHaveLength(3);
       const victim = keys.sort()[0]!;
-      const bad = Buffer.from(await vault.store.get(victim));
+      const bad = Buffer.from((await vault.meta.get(victim))!);
       bad[bad.length - 100]! ^= 0x04;
-      await vault.store.put(victim, bad); // overwrite in place, as bit rot would
+      await vault.meta.put(victim, bad); // overwrite in place, as bit rot would
       const out = file('sc-damage.out');
       const err = await restore(vault, { backupId: b.backupId, target: out }).catch((e) => e);
       expect(err).toBeInstanceOf(BlockvaultError);
@@ -142,7 +142,7 @@ export function coreScenarios(ctx: ScenarioContext): void {
       expect(err.code).toBe('BV.Aborted');
       expect(await listBackups(vault)).toEqual([]);
       const manifests: string[] = [];
-      for await (const o of vault.store.list('manifests/')) manifests.push(o.key);
+      for await (const o of vault.meta.list('manifests/')) manifests.push(o.key);
       expect(manifests).toEqual([]);
       const b = await backup(vault, { source: img, volumeId: 'c' });
       expect(b.counters.blocksDeduplicated).toBeGreaterThanOrEqual(256); // one index segment at least
