@@ -79,8 +79,9 @@ export function encodeChunk(payload: Buffer, rawLength: number, compression: Com
 }
 
 /** Parses and checks the frame (magic, version, lengths, payload checksum); an encrypted
- *  chunk is opened with its domain's key (opts), its id bound as associated data. */
-export function decodeChunk(obj: Buffer, opts?: DecodeChunkOptions): ChunkFrame {
+ *  chunk is opened with its domain's key (opts), its id bound as associated data. With
+ *  'frame', only the frame is checked and an encrypted payload stays sealed (copy, export). */
+export function decodeChunk(obj: Buffer, opts?: DecodeChunkOptions | 'frame'): ChunkFrame {
   if (obj.length < CHUNK_HEADER_BYTES || !obj.subarray(0, 4).equals(CHUNK_MAGIC)) {
     throw new ChunkFormatError('not a blockvault chunk (bad magic)');
   }
@@ -102,10 +103,11 @@ export function decodeChunk(obj: Buffer, opts?: DecodeChunkOptions): ChunkFrame 
   const payload = obj.subarray(headerLength);
   if (xxh64(payload) !== obj.readBigUInt64LE(16)) throw new ChunkFormatError('chunk payload checksum mismatch');
   if (!encryption) {
-    if (opts?.requireEncrypted) throw new ChunkFormatError('chunk is not encrypted, in an encrypted vault');
+    if (opts !== 'frame' && opts?.requireEncrypted) throw new ChunkFormatError('chunk is not encrypted, in an encrypted vault');
     return { compression, rawLength, payload };
   }
   const domainId = obj.subarray(CHUNK_HEADER_BYTES, NONCE_AT).toString('hex');
+  if (opts === 'frame') return { compression, rawLength, payload, domainId };
   if (!opts) throw new ChunkFormatError(`chunk is encrypted (key domain ${domainId}) and no key was given to read it`);
   const key = opts.key(domainId);
   if (!key) throw new ChunkFormatError(`chunk is encrypted in key domain ${domainId}, whose key is not open`);

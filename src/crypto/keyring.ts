@@ -144,7 +144,7 @@ export class Keyring {
     if (!this.hasCredentials) {
       throw new BlockvaultError(ErrorCodes.badInput, `vault ${this.#vault} is encrypted and no key was given`, {
         hint: `give a passphrase (BLOCKVAULT_PASSWORD, --password-file, --password-command) or a key file; keys that open it: ${mine.map(describeKey).join(', ')}`,
-        details: { domain: id, keyIds: mine.map((r) => r.id) },
+        details: { domain: id, keyIds: mine.map((r) => r.id), locked: true },
       });
     }
     for (const r of mine) {
@@ -156,7 +156,7 @@ export class Keyring {
       .join(', ');
     throw new BlockvaultError(ErrorCodes.badInput, `the key given (${tried}) does not open vault ${this.#vault}`, {
       hint: `use one of the keys that open key domain ${id}: ${mine.map(describeKey).join(', ')}`,
-      details: { domain: id, keyIds: mine.map((r) => r.id) },
+      details: { domain: id, keyIds: mine.map((r) => r.id), locked: true },
     });
   }
 

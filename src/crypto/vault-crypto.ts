@@ -138,6 +138,16 @@ export class VaultCrypto {
 
   readonly #open = new Map<string, KeyDomain>();
 
+  /** Every domain opened so far. */
+  get openDomains(): KeyDomain[] {
+    return [...this.#open.values()];
+  }
+
+  /** The domain if it is open already (no I/O). */
+  opened(domainId: string): KeyDomain | undefined {
+    return this.#open.get(domainId);
+  }
+
   /** Opens (once) the domain with this id, keeping it for chunkKeyOf. */
   async domain(domainId: string): Promise<KeyDomain> {
     const hit = this.#open.get(domainId);
@@ -237,4 +247,20 @@ function pick(e: EncryptOptions): VaultKeys {
   if (e.passphrase !== undefined) out.passphrase = e.passphrase;
   if (e.keyFile !== undefined) out.keyFile = e.keyFile;
   return out;
+}
+
+/**
+ * Keys from the environment, for the command line and the bench: BLOCKVAULT_PASSWORD (a
+ * passphrase), BLOCKVAULT_PASSWORD_FILE (a file holding a passphrase) and BLOCKVAULT_KEY_FILE
+ * (a key file). Undefined when none is set.
+ */
+export async function keysFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<VaultKeys | undefined> {
+  const keys: VaultKeys = {};
+  if (env.BLOCKVAULT_PASSWORD) keys.passphrase = env.BLOCKVAULT_PASSWORD;
+  else if (env.BLOCKVAULT_PASSWORD_FILE) {
+    const text = (await readKeyFile(env.BLOCKVAULT_PASSWORD_FILE)).toString('utf8').replace(/\r?\n$/, '');
+    keys.passphrase = text;
+  }
+  if (env.BLOCKVAULT_KEY_FILE) keys.keyFile = env.BLOCKVAULT_KEY_FILE;
+  return Object.keys(keys).length ? keys : undefined;
 }

@@ -16,7 +16,8 @@ import type { BlockSource } from '../source/image-source.js';
 import { BlockPlan, planExtents, type ExtentPlan } from './changed-blocks.js';
 import type { BlockMap } from '../vault/block-map.js';
 import { EntryKind, chunkStats, type BackupType, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
-import { validateVolumeId, type Vault } from '../vault/vault.js';
+import { validateVolumeId, type ChunkCodec, type Vault } from '../vault/vault.js';
+import type { EncryptionContext } from '../crypto/keyring.js';
 
 export interface BackupOptions extends ProgressOptions {
   /** Image file or block device to back up. */
@@ -41,6 +42,11 @@ export interface BackupOptions extends ProgressOptions {
   allocatedExtents?: string | Extent[];
   /** Percent (0–100) of the blocks a list lets the backup skip to re-read and check first. */
   verifyUnchanged?: number;
+  /** An encrypted volume's context from the control plane: its chunks go into the key
+   *  domain of this CMKID and VK (kept verbatim, returned as VK and CMKID). The vault must be
+   *  encrypted and opened with keys: { unwrap }. A chain stays in one context: a different one
+   *  starts a new full. */
+  encryption?: EncryptionContext;
 }
 
 export interface BackupResult extends ServiceFields {
@@ -70,16 +76,20 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
   throwIfAborted(opts.signal);
   const backupId = opts.backupId ?? randomUUID();
   const createdAt = new Date().toISOString();
+  // Keys first: a wrong key or a failing unwrap ends the backup before anything is written.
+  const codec = await vault.chunkCodecFor(opts.encryption);
   const lease = await vault.lease(opts.volumeId, 'backup');
   let source: BlockSource | undefined;
   try {
     source = opts.openedSource ?? (await openSource(opts.source));
     vault.refresh(); // another host may have added backups since this vault was opened
-    const parent = opts.full ? undefined : await vault.latestBackup(opts.volumeId);
+    const latest = opts.full ? undefined : await vault.latestBackup(opts.volumeId);
+    // An incremental stays in its chain's key domain; another key context starts a new full.
+    const parent = latest && latest.keyDomain === codec.keyDomain ? latest : undefined;
     const parentMap = parent ? await vault.blockMap(parent.backupId) : undefined;
-    const extents = await planExtents(vault, source, parentMap, opts);
+    const extents = await planExtents(vault, source, parentMap, opts, codec.hasher);
     await vault.reloadChunkIndex();
-    const run = new BackupRun(vault, source, backupId, parentMap, opts, extents);
+    const run = new BackupRun(vault, source, backupId, parentMap, opts, codec, extents);
     const { entries, counters, elapsedMs } = await run.execute();
 
     const stats = chunkStats(entries, vault.blockSize, source.size);
@@ -106,6 +116,8 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
     };
     if (opts.snapshotId !== undefined) header.snapshotId = opts.snapshotId;
     if (opts.bootable !== undefined) header.bootable = opts.bootable;
+    if (codec.keyDomain) header.keyDomain = codec.keyDomain;
+    if (opts.encryption) header.encryption = { cmkId: opts.encryption.cmkId, vk: opts.encryption.vk };
     await vault.writeManifest(header, entries);
     counters.objectsWritten++;
 
@@ -115,13 +127,20 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
       ...pick(header),
       elapsedMs,
       counters,
-      ...(extents?.warnings.length ? { warnings: [...extents.warnings] } : {}),
+      ...(warningsOf(extents?.warnings, latest, parent) ?? {}),
       ...serviceFields(header, { chain, hasDependents: false, manifestKey: key, vaultUrl: vault.url }),
     };
   } finally {
     if (!opts.openedSource) await source?.close().catch(() => {});
     await lease.release().catch(() => {});
   }
+}
+
+/** The extent plan's warnings, and a note when a key context change forced a full. */
+function warningsOf(extents: readonly string[] | undefined, latest: ManifestHeader | undefined, parent: ManifestHeader | undefined) {
+  const out = [...(extents ?? [])];
+  if (latest && !parent) out.push(`the volume's last backup ${latest.backupId} is in another key domain (encryption context): this backup is a new full`);
+  return out.length ? { warnings: out } : undefined;
 }
 
 function pick(h: ManifestHeader) {
@@ -159,6 +178,7 @@ class BackupRun {
     readonly backupId: string,
     readonly parent: BlockMap | undefined,
     readonly opts: BackupOptions,
+    readonly codec: ChunkCodec,
     readonly extents?: ExtentPlan,
   ) {}
 
@@ -179,10 +199,12 @@ class BackupRun {
       await this.extents?.verify(counters, this.#stop.signal, n); // may drop the lists
       this.vault.nameIndexSegments(this.backupId);
       this.#segmentsBefore = this.vault.indexSegmentsWritten;
+      const { codec } = this;
       this.#pool = new BlockPool({
-        hasher: this.vault.hasher,
-        hashKey: this.vault.chunkCodec.hashKey,
-        compression: this.vault.chunkCodec.compression,
+        hasher: codec.hasher!,
+        hashKey: codec.hashKey,
+        compression: codec.compression,
+        ...(codec.seal ? { seal: codec.seal } : {}),
         workers: opts.workers,
       });
       const results = await Promise.allSettled(Array.from({ length: n }, () => this.#worker(blockCount, ticker)));

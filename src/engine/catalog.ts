@@ -15,6 +15,8 @@ export interface BackupSummary {
   /** Stored bytes it added to the vault when it ran. */
   newStoredBytes: number;
   hasDependents: boolean;
+  /** Encrypted at rest (CBR extend_info.encrypted). */
+  encrypted: boolean;
 }
 
 export interface BackupRecord extends BackupSummary, ServiceFields {
@@ -45,6 +47,7 @@ function summary(h: ManifestHeader, all: ManifestHeader[]): BackupSummary {
     storedBytes: h.storedBytes,
     newStoredBytes: h.newStoredBytes,
     hasDependents: all.some((o) => o.parentId === h.backupId),
+    encrypted: h.keyDomain !== undefined,
   };
 }
 

@@ -48,7 +48,7 @@ import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
 import { idToHex } from '../chunk/identity.js';
 import { BlockvaultError, ErrorCodes, throwIfAborted } from '../errors.js';
-import { decodeSegment, encodeSegment, type IndexRecord } from '../vault/chunk-index.js';
+import type { IndexRecord } from '../vault/chunk-index.js';
 import { Layout } from '../vault/layout.js';
 import { EntryKind, entries } from '../vault/manifest.js';
 import type { StoredObject, Vault } from '../vault/vault.js';
@@ -161,7 +161,7 @@ async function run(vault: Vault, ownLease: string | undefined, opts: GcOptions):
   if (!dry) {
     const recs: IndexRecord[] = [];
     for (const [id, size] of chunks) if (!unref.has(id)) recs.push({ id: Buffer.from(id, 'hex'), storedLength: size });
-    await meta.put(gcSegment, encodeSegment(recs));
+    await meta.put(gcSegment, vault.encodeIndexSegment(gcSegment, recs));
     await meta.sync();
     segmentsWritten = 1;
     crashPoint('gc:after-segment');
@@ -186,7 +186,7 @@ async function run(vault: Vault, ownLease: string | undefined, opts: GcOptions):
     const body = await meta.get(o.key);
     if (!body) continue;
     try {
-      for (const r of decodeSegment(body)) unref.delete(idToHex(r.id));
+      for (const r of await vault.decodeIndexSegment(o.key, body)) unref.delete(idToHex(r.id));
     } catch (e) {
       if (!(e instanceof Error && /segment/.test(e.message))) throw e;
     }

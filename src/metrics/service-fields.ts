@@ -28,6 +28,9 @@ export interface ServiceMetadata {
   BP: string;
   snap_id?: string;
   bootable?: boolean;
+  /** An encrypted volume's VK and CMK id, exactly as the control plane gave them (§6). */
+  VK?: string;
+  CMKID?: string;
 }
 
 export interface ServiceFields {
@@ -40,6 +43,8 @@ export interface ServiceFields {
   is_incremental: boolean;
   has_dependent_backups: boolean;
   snapshot_id: string | null;
+  /** Whether the backup's data is encrypted at rest (CBR extend_info.encrypted). */
+  encrypted: boolean;
 }
 
 export function serviceMetadata(
@@ -62,6 +67,10 @@ export function serviceMetadata(
   };
   if (h.snapshotId !== undefined) md.snap_id = h.snapshotId;
   if (h.bootable !== undefined) md.bootable = h.bootable;
+  if (h.encryption) {
+    md.VK = h.encryption.vk;
+    md.CMKID = h.encryption.cmkId;
+  }
   return md;
 }
 
@@ -76,5 +85,6 @@ export function serviceFields(
     is_incremental: h.type === 'incremental',
     has_dependent_backups: ctx.hasDependents,
     snapshot_id: h.snapshotId ?? null,
+    encrypted: h.keyDomain !== undefined,
   };
 }

@@ -62,6 +62,15 @@ export interface LoadedSegment {
 export interface ChunkIndexLoadOptions {
   /** Local copies of segments (S3 vaults): only segments not cached are fetched. */
   cache?: IndexCache;
+  /** Encrypted vaults: segments are sealed (see vault-encryption.ts). */
+  codec?: SegmentCodec;
+}
+
+/** How an encrypted vault seals its segments. open() gives undefined for a segment of a key
+ *  domain that is not open here: its chunk ids are of no use to this process's dedup. */
+export interface SegmentCodec {
+  seal(key: string, body: Buffer): Buffer;
+  open(key: string, buf: Buffer): Buffer | undefined;
 }
 
 export class ChunkIndex {
@@ -74,6 +83,13 @@ export class ChunkIndex {
   fetchedSegments = 0;
   cachedSegments = 0;
   #cache: IndexCache | undefined;
+  #codec: SegmentCodec | undefined;
+
+  /** The stored form of a segment: sealed in an encrypted vault. */
+  encodeFor(k: string, recs: IndexRecord[]): Buffer {
+    const body = encodeSegment(recs);
+    return this.#codec ? this.#codec.seal(k, body) : body;
+  }
 
   /** Reads every segment. A damaged segment is skipped: the index is a cache of what
    *  exists, and a chunk it forgets is only uploaded again. */
@@ -83,11 +99,19 @@ export class ChunkIndex {
     index.#cache = cache;
     const listed: ObjectInfo[] = [];
     for await (const o of store.list(INDEX_PREFIX)) listed.push(o);
-    const readOne = async (o: ObjectInfo): Promise<IndexRecord[]> => {
+    const codec = opts.codec;
+    index.#codec = codec;
+    /** undefined: sealed in a domain not open here (kept, not used). */
+    const decode = (k: string, buf: Buffer): IndexRecord[] | undefined => {
+      if (!codec) return decodeSegment(buf);
+      const plain = codec.open(k, buf);
+      return plain && decodeSegment(plain);
+    };
+    const readOne = async (o: ObjectInfo): Promise<IndexRecord[] | undefined> => {
       const hit = await cache?.get(o);
       if (hit) {
         try {
-          const recs = decodeSegment(hit);
+          const recs = decode(o.key, hit);
           index.cachedSegments++;
           return recs;
         } catch {
@@ -95,7 +119,7 @@ export class ChunkIndex {
         }
       }
       const buf = await store.get(o.key);
-      const recs = decodeSegment(buf); // throws on damage: then neither cached nor used
+      const recs = decode(o.key, buf); // throws on damage: then neither cached nor used
       index.fetchedSegments++;
       await cache?.put({ ...o, size: buf.length }, buf);
       return recs;
@@ -107,8 +131,9 @@ export class ChunkIndex {
         const o = listed[next++]!;
         try {
           const records = await readOne(o);
-          for (const r of records) index.#known.set(key(r.id), r.storedLength);
           index.#segments.push(o.key);
+          if (!records) continue; // another key domain's: never consolidated from here
+          for (const r of records) index.#known.set(key(r.id), r.storedLength);
           index.loaded.set(o.key, { info: o, records });
         } catch {
           /* skipped: see above */
@@ -169,7 +194,7 @@ export class ChunkIndex {
     this.#pending = [];
     const k = Layout.indexSegmentKey(name);
     try {
-      const body = encodeSegment(recs);
+      const body = this.encodeFor(k, recs);
       await store.put(k, body);
       this.#segments.push(k);
       // This machine has the segment already: cache it under the ETag a plain S3 PUT gets (its

@@ -4,10 +4,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { xxh64 } from '@node-rs/xxhash';
 import type { Compression } from '../chunk/compress.js';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
+import type { EncryptionHeader } from '../crypto/vault-crypto.js';
 import { Layout } from './layout.js';
 
 export const VAULT_FORMAT = 'blockvault';
 export const VAULT_FORMAT_VERSION = 1;
+/** An encrypted vault (config.encryption, no hash key in the clear). Plain vaults stay at 1. */
+export const ENCRYPTED_FORMAT_VERSION = 2;
+const READS_UP_TO = ENCRYPTED_FORMAT_VERSION;
 export const CONFIG_KEY = Layout.config;
 
 export const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
@@ -21,8 +25,11 @@ export interface VaultConfig {
   createdAt: string;
   blockSize: number;
   compression: Compression;
-  /** 32 bytes, hex: the key of the chunk identity hash. Whoever reads the vault has it. */
-  hashKey: string;
+  /** 32 bytes, hex: the key of the chunk identity hash. Whoever reads the vault has it.
+   *  Absent in an encrypted vault: its chunk-id keys are derived per key domain. */
+  hashKey?: string;
+  /** Encrypted vaults only: the public header (cipher, default key domain; crypto/vault-crypto.ts). */
+  encryption?: EncryptionHeader;
 }
 
 export function validateBlockSize(blockSize: number): void {
@@ -34,18 +41,18 @@ export function validateBlockSize(blockSize: number): void {
   }
 }
 
-export function newConfig(opts: { blockSize?: number; compression?: Compression } = {}): VaultConfig {
+export function newConfig(opts: { blockSize?: number; compression?: Compression; encryption?: EncryptionHeader; vaultId?: string } = {}): VaultConfig {
   const blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
   validateBlockSize(blockSize);
-  return {
+  const base = {
     format: VAULT_FORMAT,
-    formatVersion: VAULT_FORMAT_VERSION,
-    vaultId: randomUUID(),
+    vaultId: opts.vaultId ?? randomUUID(),
     createdAt: new Date().toISOString(),
     blockSize,
     compression: opts.compression ?? 'lz4',
-    hashKey: randomBytes(32).toString('hex'),
-  };
+  } as const;
+  if (opts.encryption) return { ...base, formatVersion: ENCRYPTED_FORMAT_VERSION, encryption: opts.encryption };
+  return { ...base, formatVersion: VAULT_FORMAT_VERSION, hashKey: randomBytes(32).toString('hex') };
 }
 
 export function encodeConfig(cfg: VaultConfig): Buffer {
@@ -71,14 +78,19 @@ export function decodeConfig(buf: Buffer, where: string): VaultConfig {
   const sum = xxh64(Buffer.from(JSON.stringify(cfg, null, 2), 'utf8')).toString(16).padStart(16, '0');
   if (sum !== doc.checksum) throw damaged('checksum mismatch');
   if (cfg.format !== VAULT_FORMAT) throw damaged(`format is ${JSON.stringify(cfg.format)}, not ${VAULT_FORMAT}`);
-  if (typeof cfg.formatVersion !== 'number' || cfg.formatVersion > VAULT_FORMAT_VERSION) {
+  if (typeof cfg.formatVersion !== 'number' || cfg.formatVersion > READS_UP_TO) {
     throw new BlockvaultError(
       ErrorCodes.vaultFormat,
-      `vault at ${where} has format version ${cfg.formatVersion}; this blockvault reads up to ${VAULT_FORMAT_VERSION}`,
+      `vault at ${where} has format version ${cfg.formatVersion}; this blockvault reads up to ${READS_UP_TO}`,
       { hint: 'upgrade blockvault to open this vault', details: { object: where } },
     );
   }
-  if (!/^[0-9a-f]{64}$/.test(cfg.hashKey ?? '')) throw damaged('hash key is not 32 bytes of hex');
+  if (cfg.formatVersion >= ENCRYPTED_FORMAT_VERSION) {
+    const e = cfg.encryption;
+    if (!e || e.scheme !== 'aes-256-gcm') throw damaged('an encrypted vault (format 2) without an aes-256-gcm encryption header');
+    if (e.defaultDomain !== undefined && !/^[0-9a-f]{32}$/.test(e.defaultDomain)) throw damaged('default key domain is not 16 bytes of hex');
+    if (cfg.hashKey !== undefined) throw damaged('an encrypted vault must not hold its hash key in the clear');
+  } else if (!/^[0-9a-f]{64}$/.test(cfg.hashKey ?? '')) throw damaged('hash key is not 32 bytes of hex');
   validateBlockSize(cfg.blockSize);
   return cfg;
 }

@@ -15,7 +15,7 @@
 //  - it never deletes a segment it did not merge.
 import { randomBytes } from 'node:crypto';
 import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
-import { ChunkIndex, encodeSegment, type IndexRecord } from './chunk-index.js';
+import { ChunkIndex, type IndexRecord, type SegmentCodec } from './chunk-index.js';
 import { IndexCache, vaultCacheId } from './index-cache.js';
 import { Layout } from './layout.js';
 import { acquireLease } from './lease.js';
@@ -45,9 +45,11 @@ export function isRemoteStore(store: ObjectStore): boolean {
   return !store.url.startsWith('file:');
 }
 
-export async function loadChunkIndex(store: ObjectStore, hashKeyHex: string, opts: IndexLoadOptions = {}): Promise<ChunkIndex> {
-  const cache = isRemoteStore(store) ? await IndexCache.open(vaultCacheId(hashKeyHex), { dir: opts.indexCacheDir }) : undefined;
-  const index = await ChunkIndex.load(store, cache ? { cache } : {});
+/** cacheId: the vault's hash key (plain vaults) or another per-vault secret-free name
+ *  (encrypted vaults, whose cache holds the sealed segments as stored). */
+export async function loadChunkIndex(store: ObjectStore, cacheId: string, opts: IndexLoadOptions = {}, codec?: SegmentCodec): Promise<ChunkIndex> {
+  const cache = isRemoteStore(store) ? await IndexCache.open(vaultCacheId(cacheId), { dir: opts.indexCacheDir }) : undefined;
+  const index = await ChunkIndex.load(store, { ...(cache ? { cache } : {}), ...(codec ? { codec } : {}) });
   const above = opts.consolidateAbove ?? CONSOLIDATE_ABOVE;
   if (above > 0 && index.loaded.size > above) {
     await consolidateIndex(store, index, { olderThan: opts.consolidateOlderThan }).catch(() => undefined);
@@ -85,7 +87,7 @@ export async function consolidateIndex(
     for (const s of take) for (const r of s.records) byId.set(r.id.toString('latin1'), r);
     const records = [...byId.values()];
     const into = Layout.indexSegmentKey(`merged-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`);
-    const body = encodeSegment(records);
+    const body = index.encodeFor(into, records);
     if (!(await store.put(into, body, { ifAbsent: true }))) return undefined;
     await store.sync();
     await index.cacheWritten(into, body);

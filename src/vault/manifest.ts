@@ -65,6 +65,10 @@ export interface ManifestHeader {
   counters: Record<string, number>;
   /** Dedup (1) and compression (2) flags as the service's DL field. */
   dl: 0 | 1 | 2 | 3;
+  /** Encrypted vaults: the key domain of this backup's chunks (its chain stays in it). */
+  keyDomain?: string;
+  /** The control plane's encryption context, verbatim (service_metadata VK and CMKID). */
+  encryption?: { cmkId: string; vk: string };
 }
 
 export interface ManifestEntry {

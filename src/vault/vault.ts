@@ -34,6 +34,12 @@ import {
   type ManifestHeader,
 } from './manifest.js';
 import type { Compression } from '../chunk/compress.js';
+import type { EncryptionContext } from '../crypto/keyring.js';
+import type { KeyRecord, NewKeyInput } from './vault-keys.js';
+import { VaultCrypto, keysFromEnv, type EncryptOptions, type VaultKeys } from '../crypto/vault-crypto.js';
+import { VaultEncryption, isLockedDomain } from './vault-encryption.js';
+import { addVaultKey, removeVaultKey } from './vault-keys.js';
+import { encodeSegment, decodeSegment, type IndexRecord } from './chunk-index.js';
 
 const HEADER_PROBE_BYTES = 16 * 1024;
 /** Blocks in flight when neither the caller nor the store says. */
@@ -59,6 +65,11 @@ export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions, IndexF
   /** For a new vault only: block size (power of two, 64 KiB–16 MiB) and compression. */
   blockSize?: number;
   compression?: Compression;
+  /** For a new vault only: make it encrypted, with this first way in (or kms: true). */
+  encrypt?: EncryptOptions;
+  /** An encrypted vault's keys: a passphrase, a key file, the control plane's unwrap.
+   *  Default: BLOCKVAULT_PASSWORD / BLOCKVAULT_PASSWORD_FILE / BLOCKVAULT_KEY_FILE. */
+  keys?: VaultKeys;
 }
 
 const VOLUME_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -74,33 +85,100 @@ export function validateVolumeId(volumeId: string): void {
 export class Vault {
   readonly #store: ObjectStore;
   readonly config: VaultConfig;
-  readonly hasher: ChunkHasher;
-  readonly chunkCodec: ChunkCodec;
   readonly meta: MetaObjects;
   readonly #chunks: ChunkAccess;
+  readonly #codec: ChunkCodec | undefined;
+  /** Encrypted vaults only (vault-encryption.ts). */
+  readonly #enc: VaultEncryption | undefined;
   #headers: Map<string, { key: string; header: ManifestHeader }> | undefined;
+  /** Manifests left out of the catalog: their key domain is not open with the keys given. */
+  #locked = new Set<string>();
 
-  private constructor(store: ObjectStore, config: VaultConfig, opts: IndexLoadOptions & IndexFlushPolicy = {}) {
+  private constructor(store: ObjectStore, config: VaultConfig, opts: IndexLoadOptions & IndexFlushPolicy = {}, enc?: VaultEncryption) {
     this.#store = store;
     this.config = config;
-    const hashKey = Buffer.from(config.hashKey, 'hex');
-    this.hasher = new ChunkHasher(hashKey);
-    this.chunkCodec = { hashKey, compression: config.compression };
-    this.#chunks = new ChunkAccess(store, this.hasher, () => loadChunkIndex(store, config.hashKey, opts), opts);
-    this.meta = {
-      get: async (key, o) => {
-        try {
-          return await store.get(key, o);
-        } catch (e) {
-          if (isNotFound(e)) return undefined;
-          throw e;
-        }
-      },
-      put: (key, body, o) => store.put(key, body, o),
-      list: (prefix) => store.list(prefix),
-      delete: (key) => store.delete(key),
-      sync: () => store.sync(),
-    };
+    this.#enc = enc;
+    if (enc) {
+      this.#codec = enc.defaultDomain ? enc.codecOf(enc.defaultDomain) : undefined;
+      // The segment cache holds segments as stored (sealed); it is named by the vault id.
+      const load = () => loadChunkIndex(store, `encrypted:${config.vaultId}`, opts, enc.segmentCodec);
+      this.#chunks = new ChunkAccess(store, this.#codec?.hasher, load, opts, enc);
+    } else {
+      const hashKey = Buffer.from(config.hashKey!, 'hex');
+      this.#codec = { hashKey, compression: config.compression, hasher: new ChunkHasher(hashKey) };
+      this.#chunks = new ChunkAccess(store, this.#codec.hasher, () => loadChunkIndex(store, config.hashKey!, opts), opts);
+    }
+    this.meta = metaObjects(store);
+  }
+
+  /** The chunk-id hasher of plain backups (an encrypted vault's default key domain). */
+  get hasher(): ChunkHasher {
+    return this.chunkCodec.hasher!;
+  }
+
+  /** What the worker pool needs to hash, compress (and, encrypted, seal) a block. In an
+   *  encrypted vault this is the default key domain's; see chunkCodecFor for KMS contexts. */
+  get chunkCodec(): ChunkCodec {
+    if (this.#codec) return this.#codec;
+    throw new BlockvaultError(ErrorCodes.badInput, `vault ${this.url} holds only KMS-encrypted volumes: its chunk codec depends on the backup's encryption context`, {
+      hint: 'use chunkCodecFor({ cmkId, vk })',
+    });
+  }
+
+  /** True for an encrypted vault (format 2). */
+  get encrypted(): boolean {
+    return this.#enc !== undefined;
+  }
+
+  /**
+   * The codec of one backup: in an encrypted vault, the key domain of the control plane's
+   * encryption context (made on first use, the VK stored verbatim) or the default domain;
+   * in a plain vault, the vault's codec (an encryption context there is refused).
+   */
+  async chunkCodecFor(ctx?: EncryptionContext): Promise<ChunkCodec> {
+    if (this.#enc) return this.#enc.codecFor(ctx);
+    if (ctx) {
+      throw new BlockvaultError(ErrorCodes.badInput, `vault ${this.url} is not encrypted; a backup with CMK ${ctx.cmkId} needs an encrypted vault`, {
+        hint: 'back encrypted volumes up into a vault made with encryption (openVault(url, { create: true, encrypt: { kms: true } }))',
+        details: { cmkId: ctx.cmkId },
+      });
+    }
+    return this.chunkCodec;
+  }
+
+  // ---- keys (encrypted vaults)
+
+  /** The key records (public: id, domain, kind, created; never a clear key). */
+  async listKeys(): Promise<KeyRecord[]> {
+    return this.#enc ? this.#enc.crypto.keyring.listKeys() : [];
+  }
+
+  /** Adds a way into a key domain (default: the vault's default domain), opened with the
+   *  keys this vault was opened with. Data is not touched. */
+  async addKey(key: NewKeyInput, opts: { domain?: string; label?: string } = {}): Promise<KeyRecord> {
+    return addVaultKey(this.#requireEnc(), this.url, key, opts);
+  }
+
+  /** Removes a key record; refused for the last way into its domain. */
+  async removeKey(keyId: string): Promise<KeyRecord> {
+    return removeVaultKey(this.#requireEnc(), keyId);
+  }
+
+  #requireEnc(): VaultEncryption {
+    if (this.#enc) return this.#enc;
+    throw new BlockvaultError(ErrorCodes.badInput, `vault ${this.url} is not encrypted: it has no keys`, {
+      hint: 'make an encrypted vault with `blockvault init --encrypt`',
+    });
+  }
+
+  /** An index segment as stored (sealed in an encrypted vault), for GC's rewrite. */
+  encodeIndexSegment(key: string, recs: IndexRecord[]): Buffer {
+    return this.#enc ? this.#enc.segmentCodec.seal(key, encodeSegment(recs)) : encodeSegment(recs);
+  }
+
+  /** An index segment's records from its stored form (GC). Throws on damage. */
+  async decodeIndexSegment(key: string, buf: Buffer): Promise<IndexRecord[]> {
+    return decodeSegment(this.#enc ? await this.#enc.openSegment(key, buf) : buf);
   }
 
   get url(): string {
@@ -145,10 +223,19 @@ export class Vault {
           hint: 'check --vault, or run a backup or `blockvault init` to create one',
         });
       }
-      const cfg = newConfig({ blockSize: opts.blockSize, compression: opts.compression });
+      // An encrypted vault's key records are written first: the config makes the vault exist.
+      const crypto = opts.encrypt ? await VaultCrypto.create(metaObjects(store), store.url, opts.encrypt, opts.keys) : undefined;
+      const cfg = newConfig({ blockSize: opts.blockSize, compression: opts.compression, ...(crypto ? { encryption: crypto.header } : {}) });
       // put-if-absent: of two processes creating one vault, one config wins and both use it.
       if (!(await store.put(Layout.config, encodeConfig(cfg), { ifAbsent: true }))) raw = await store.get(Layout.config);
-      else return new Vault(store, cfg, opts);
+      else return new Vault(store, cfg, opts, crypto && (await encryptionOf(crypto, cfg)));
+    } else if (opts.encrypt && opts.create) {
+      const existing = decodeConfig(raw, `${store.url}/${Layout.config}`);
+      if (!existing.encryption) {
+        throw new BlockvaultError(ErrorCodes.badInput, `vault ${store.url} exists and is not encrypted; it cannot be made encrypted in place`, {
+          hint: 'make a new encrypted vault and copy the backups into it',
+        });
+      }
     }
     const cfg = decodeConfig(raw, `${store.url}/${Layout.config}`);
     if (opts.blockSize !== undefined && opts.blockSize !== cfg.blockSize) {
@@ -158,7 +245,10 @@ export class Vault {
         { hint: 'omit --block-size for an existing vault (the block size is fixed per vault)' },
       );
     }
-    return new Vault(store, cfg, opts);
+    if (!cfg.encryption) return new Vault(store, cfg, opts);
+    const crypto = await VaultCrypto.open(metaObjects(store), store.url, cfg.encryption, opts.keys ?? (await keysFromEnv()));
+    await crypto.unlock(); // a wrong or missing key fails here, before anything is written
+    return new Vault(store, cfg, opts, await encryptionOf(crypto, cfg));
   }
 
   async close(): Promise<void> {
@@ -252,9 +342,15 @@ export class Vault {
   }
 
   #readManifestObject(key: string, signal?: AbortSignal): Promise<Manifest> {
+    const enc = this.#enc;
+    const get = async () => {
+      const buf = await this.#store.get(key, signal ? { signal } : undefined);
+      await enc?.prepareManifest(key, buf);
+      return buf;
+    };
     return readChecked(
-      () => this.#store.get(key, signal ? { signal } : undefined),
-      decodeManifest,
+      get,
+      enc ? (buf: Buffer) => enc.decodeManifest(key, buf) : decodeManifest,
       (o) => (o.stable ? this.#manifestError(o.error, key) : unstableReadError(key, this.url, o)) as Error,
       signal,
     );
@@ -263,6 +359,7 @@ export class Vault {
   /** Forgets cached headers (after another process may have changed the vault). */
   refresh(): void {
     this.#headers = undefined;
+    this.#locked.clear();
   }
 
   async #catalog(): Promise<Map<string, { key: string; header: ManifestHeader }>> {
@@ -277,6 +374,7 @@ export class Vault {
           header = await this.#readHeader(key);
         } catch (e) {
           if (isNotFound(e)) return; // deleted (or merged away) since the listing
+          if (isLockedDomain(e)) return void this.#locked.add(key); // another key domain's
           throw e;
         }
         found.set(header.backupId, { key, header });
@@ -287,6 +385,22 @@ export class Vault {
   }
 
   async #readHeader(key: string): Promise<ManifestHeader> {
+    const enc = this.#enc;
+    if (enc) {
+      const getSealed = async () => {
+        const buf = await this.#store.getRange(key, 0, HEADER_PROBE_BYTES);
+        let need: number;
+        try {
+          need = enc.headBytes(key, buf);
+        } catch {
+          return buf; // the check below names the damage
+        }
+        const head = need > buf.length ? await this.#store.getRange(key, 0, need) : buf;
+        await enc.prepareManifest(key, head);
+        return head;
+      };
+      return readChecked(getSealed, (buf) => enc.decodeHeader(key, buf), (o) => (o.stable ? this.#manifestError(o.error, key) : unstableReadError(key, this.url, o)) as Error);
+    }
     const get = async () => {
       const buf = await this.#store.getRange(key, 0, HEADER_PROBE_BYTES);
       let need: number;
@@ -398,7 +512,7 @@ export class Vault {
   async writeManifest(header: ManifestHeader, list: ManifestEntry[]): Promise<void> {
     await this.#store.sync();
     const key = this.manifestKey(header.volumeId, header.backupId);
-    const created = await this.#store.put(key, encodeManifest(header, list), { ifAbsent: true });
+    const created = await this.#store.put(key, this.#encodeManifest(key, header, list), { ifAbsent: true });
     if (!created) {
       throw new BlockvaultError(ErrorCodes.badInput, `backup ${header.backupId} already exists in ${this.url}`, {
         hint: 'use a new backup id',
@@ -418,9 +532,21 @@ export class Vault {
   async replaceManifest(header: ManifestHeader, list: ManifestEntry[]): Promise<void> {
     await this.#store.sync();
     const key = this.manifestKey(header.volumeId, header.backupId);
-    await this.#store.put(key, encodeManifest(header, list));
+    await this.#store.put(key, this.#encodeManifest(key, header, list));
     await this.#store.sync();
     this.#headers?.set(header.backupId, { key, header: { ...header, entryCount: list.length } });
+  }
+
+  /** Sealed in an encrypted vault, in the key domain its header names (default: the vault's). */
+  #encodeManifest(key: string, header: ManifestHeader, list: ManifestEntry[]): Buffer {
+    if (!this.#enc) return encodeManifest(header, list);
+    const h = header.keyDomain ? header : { ...header, keyDomain: this.chunkCodec.keyDomain! };
+    return this.#enc.encodeManifest(key, h, list);
+  }
+
+  /** Manifests the catalog left out: no key given opens their domain. */
+  get lockedManifests(): readonly string[] {
+    return [...this.#locked];
   }
 
   /** Removes a backup's manifest (the backup is gone once this returns). Idempotent. */
@@ -441,3 +567,25 @@ export class Vault {
 }
 
 export { CHUNK_ID_BYTES };
+
+function metaObjects(store: ObjectStore): MetaObjects {
+  return {
+    get: async (key, o) => {
+      try {
+        return await store.get(key, o);
+      } catch (e) {
+        if (isNotFound(e)) return undefined;
+        throw e;
+      }
+    },
+    put: (key, body, o) => store.put(key, body, o),
+    list: (prefix) => store.list(prefix),
+    delete: (key) => store.delete(key),
+    sync: () => store.sync(),
+  };
+}
+
+async function encryptionOf(crypto: VaultCrypto, cfg: VaultConfig): Promise<VaultEncryption> {
+  const id = crypto.header.defaultDomain;
+  return new VaultEncryption(crypto, cfg.compression, id ? await crypto.domain(id) : undefined);
+}
