@@ -13,6 +13,7 @@ import {
   BlockvaultError,
   ErrorCodes,
   backup,
+  deleteBackup,
   gc,
   listBackups,
   openVault,
@@ -109,7 +110,27 @@ describe('a passphrase vault', () => {
     expect(checked.ok).toBe(true);
     expect(checked.chunksFetched).toBeGreaterThan(0);
     expect((await listBackups(r))[0]!.encrypted).toBe(true);
+    // The sealed index segments load: a reopened vault dedups a second volume completely.
+    const again = await backup(r, { source: image, volumeId: 'vol-2', workers: 1 });
+    expect(again.newChunkCount).toBe(0);
     await r.close();
+    const segments = await filesUnder(local('enc/index'));
+    expect(segments.length).toBeGreaterThan(0);
+    for (const f of segments) expect((await fs.readFile(f)).subarray(0, 4).toString()).toBe('BVSB');
+  });
+
+  it('deletes, merges and collects garbage in an encrypted vault', async () => {
+    const v = await openVault(local('enc'), { keys: { passphrase: 'pw-1' } });
+    const all = await listBackups(v, { volumeId: 'vol-2' });
+    const inc = await backup(v, { source: image, volumeId: 'vol-2', workers: 1 });
+    expect(inc.type).toBe('incremental');
+    await deleteBackup(v, all[0]!.backupId);
+    const r = await gc(v, {});
+    expect(r.unreferenced).toBe(0); // vol-1 still names every chunk
+    await restore(v, { backupId: inc.backupId, target: local('enc-merged.img') });
+    expect(await sha256File(local('enc-merged.img'))).toBe(imageHash);
+    await deleteBackup(v, inc.backupId);
+    await v.close();
   });
 
   it('refuses a wrong passphrase (naming the vault and key ids) and a missing key, writing nothing', async () => {
