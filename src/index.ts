@@ -34,6 +34,10 @@ export type { ServiceFields, ServiceMetadata } from './metrics/service-fields.js
 export type { ManifestHeader, BackupType } from './vault/manifest.js';
 export type { ObjectStore, ObjectInfo } from './store/object-store.js';
 export { MB, GB, parseSize, formatBytes } from './metrics/units.js';
+export type { VaultKeys, EncryptOptions } from './crypto/vault-crypto.js';
+export type { EncryptionContext, UnwrapKey } from './crypto/keyring.js';
+export type { KeyRecord, KeyKind } from './crypto/key-record.js';
+export { newKeyFile } from './crypto/key-file.js';
 
 /** Opens a vault: a directory path, or s3://bucket/prefix. With create, makes it if missing. */
 export function openVault(location: string, opts: OpenVaultOptions = {}): Promise<Vault> {

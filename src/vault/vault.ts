@@ -246,7 +246,8 @@ export class Vault {
       );
     }
     if (!cfg.encryption) return new Vault(store, cfg, opts);
-    const crypto = await VaultCrypto.open(metaObjects(store), store.url, cfg.encryption, opts.keys ?? (await keysFromEnv()));
+    const given = opts.keys && (opts.keys.passphrase !== undefined || opts.keys.keyFile !== undefined || opts.keys.unwrap);
+    const crypto = await VaultCrypto.open(metaObjects(store), store.url, cfg.encryption, given ? opts.keys : await keysFromEnv());
     await crypto.unlock(); // a wrong or missing key fails here, before anything is written
     return new Vault(store, cfg, opts, await encryptionOf(crypto, cfg));
   }
