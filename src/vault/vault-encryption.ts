@@ -7,9 +7,10 @@ import { chunkDomain, decodeChunk, type ChunkFrame } from '../chunk/chunk-format
 import type { Compression } from '../chunk/compress.js';
 import { ChunkHasher } from '../chunk/identity.js';
 import type { KeyDomain } from '../crypto/domain.js';
-import type { EncryptionContext } from '../crypto/keyring.js';
+import type { EncryptionContext, MetaStore } from '../crypto/keyring.js';
 import { SealedBlobError, sealedDomainId } from '../crypto/sealed-blob.js';
-import type { VaultCrypto } from '../crypto/vault-crypto.js';
+import { VaultCrypto, keysFromEnv, type EncryptOptions, type VaultKeys } from '../crypto/vault-crypto.js';
+import type { VaultConfig } from './config.js';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
 import type { ChunkCodec } from './chunk-access.js';
 import type { SegmentCodec } from './chunk-index.js';
@@ -181,4 +182,34 @@ export class VaultEncryption {
  *  that domain's backups out instead of failing). */
 export function isLockedDomain(e: unknown): boolean {
   return e instanceof BlockvaultError && e.code === ErrorCodes.badInput && e.details.locked === true;
+}
+
+/** The keys to open an existing encrypted vault with: those given; else, when the caller
+ *  asked to create it encrypted (and another process was first), that passphrase or key file;
+ *  else the environment's (BLOCKVAULT_PASSWORD, BLOCKVAULT_PASSWORD_FILE, BLOCKVAULT_KEY_FILE). */
+export async function keysFor(opts: { keys?: VaultKeys; encrypt?: EncryptOptions }): Promise<VaultKeys | undefined> {
+  const k = opts.keys;
+  if (k && (k.passphrase !== undefined || k.keyFile !== undefined || k.unwrap)) return k;
+  const e = opts.encrypt;
+  if (e && (e.passphrase !== undefined || e.keyFile !== undefined)) {
+    return { ...(e.passphrase !== undefined ? { passphrase: e.passphrase } : {}), ...(e.keyFile !== undefined ? { keyFile: e.keyFile } : {}) };
+  }
+  return keysFromEnv();
+}
+
+export async function encryptionOf(crypto: VaultCrypto, compression: Compression): Promise<VaultEncryption> {
+  const id = crypto.header.defaultDomain;
+  return new VaultEncryption(crypto, compression, id ? await crypto.domain(id) : undefined);
+}
+
+/** An existing encrypted vault's encryption, its keys checked (a wrong or missing key throws). */
+export async function openEncryption(
+  meta: MetaStore,
+  url: string,
+  cfg: VaultConfig,
+  opts: { keys?: VaultKeys; encrypt?: EncryptOptions },
+): Promise<VaultEncryption> {
+  const crypto = await VaultCrypto.open(meta, url, cfg.encryption!, await keysFor(opts));
+  await crypto.unlock();
+  return encryptionOf(crypto, cfg.compression);
 }

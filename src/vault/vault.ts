@@ -36,8 +36,8 @@ import {
 import type { Compression } from '../chunk/compress.js';
 import type { EncryptionContext } from '../crypto/keyring.js';
 import type { KeyRecord, NewKeyInput } from './vault-keys.js';
-import { VaultCrypto, keysFromEnv, type EncryptOptions, type VaultKeys } from '../crypto/vault-crypto.js';
-import { VaultEncryption, isLockedDomain } from './vault-encryption.js';
+import { VaultCrypto, type EncryptOptions, type VaultKeys } from '../crypto/vault-crypto.js';
+import { VaultEncryption, encryptionOf, isLockedDomain, openEncryption } from './vault-encryption.js';
 import { addVaultKey, removeVaultKey } from './vault-keys.js';
 import { encodeSegment, decodeSegment, type IndexRecord } from './chunk-index.js';
 
@@ -228,7 +228,7 @@ export class Vault {
       const cfg = newConfig({ blockSize: opts.blockSize, compression: opts.compression, ...(crypto ? { encryption: crypto.header } : {}) });
       // put-if-absent: of two processes creating one vault, one config wins and both use it.
       if (!(await store.put(Layout.config, encodeConfig(cfg), { ifAbsent: true }))) raw = await store.get(Layout.config);
-      else return new Vault(store, cfg, opts, crypto && (await encryptionOf(crypto, cfg)));
+      else return new Vault(store, cfg, opts, crypto && (await encryptionOf(crypto, cfg.compression)));
     } else if (opts.encrypt && opts.create) {
       const existing = decodeConfig(raw, `${store.url}/${Layout.config}`);
       if (!existing.encryption) {
@@ -246,10 +246,8 @@ export class Vault {
       );
     }
     if (!cfg.encryption) return new Vault(store, cfg, opts);
-    const given = opts.keys && (opts.keys.passphrase !== undefined || opts.keys.keyFile !== undefined || opts.keys.unwrap);
-    const crypto = await VaultCrypto.open(metaObjects(store), store.url, cfg.encryption, given ? opts.keys : await keysFromEnv());
-    await crypto.unlock(); // a wrong or missing key fails here, before anything is written
-    return new Vault(store, cfg, opts, await encryptionOf(crypto, cfg));
+    // A wrong or missing key fails here, before anything is written.
+    return new Vault(store, cfg, opts, await openEncryption(metaObjects(store), store.url, cfg, opts));
   }
 
   async close(): Promise<void> {
@@ -440,8 +438,11 @@ export class Vault {
   }
 
   #notFound(backupId: string): BlockvaultError {
+    const locked = this.#locked.size;
     return new BlockvaultError(ErrorCodes.backupNotFound, `backup ${backupId} not found in ${this.url}`, {
-      hint: 'list the backups with `blockvault list --vault …`',
+      hint: locked
+        ? `${locked} backup(s) are in key domains the keys given do not open (${[...this.#locked].slice(0, 3).join(', ')}${locked > 3 ? ', …' : ''}): open the vault with their key`
+        : 'list the backups with `blockvault list --vault …`',
       details: { backupId },
     });
   }
@@ -586,7 +587,3 @@ function metaObjects(store: ObjectStore): MetaObjects {
   };
 }
 
-async function encryptionOf(crypto: VaultCrypto, cfg: VaultConfig): Promise<VaultEncryption> {
-  const id = crypto.header.defaultDomain;
-  return new VaultEncryption(crypto, cfg.compression, id ? await crypto.domain(id) : undefined);
-}
