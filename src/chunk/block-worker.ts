@@ -25,7 +25,7 @@ const hasher = new ChunkHasher(Buffer.from(hashKey));
 // process near 150 MB (measured: 255 → 152 MB peak). `gc` comes from a fresh context made
 // after --expose-gc is set, since a Worker's execArgv cannot carry V8 flags.
 v8.setFlagsFromString('--expose-gc');
-const collect = vm.runInNewContext('gc') as () => void;
+const collect = vm.runInNewContext('gc') as (opts?: { type: 'minor' | 'major' }) => void;
 const COLLECT_EVERY_BYTES = 32 * 1024 * 1024;
 let sinceCollect = 0;
 
@@ -47,6 +47,11 @@ parentPort!.on('message', (req: BlockRequest) => {
     );
     if (v.kind === 'changed' && v.compression !== 'none') sinceCollect += req.length;
     parentPort!.postMessage({ seq: req.seq, buffer: req.buffer, out: req.out, verdict: v }, transfer);
+    // AES-GCM leaves one block-sized output buffer per sealed block (node:crypto writes into
+    // no caller's buffer), still young: a scavenge frees it for ~0.03 ms, where a full
+    // collection costs about as much as sealing the block. Measured on a 256 MiB random image:
+    // peak RSS 206 MB without, against 150 MB for a plain vault.
+    if (seal && v.kind === 'changed') collect({ type: 'minor' });
   } catch (e) {
     parentPort!.postMessage({ seq: req.seq, buffer: req.buffer, out: req.out, error: (e as Error).message }, transfer);
   }
