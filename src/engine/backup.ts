@@ -13,6 +13,7 @@ import { serviceFields, type ServiceFields } from '../metrics/service-fields.js'
 import { openSource } from '../source/block-device-source.js';
 import type { Extent } from '../source/extents.js';
 import type { BlockSource } from '../source/image-source.js';
+import { ChunkConfirmer, type MissingChunk } from './backup-confirm.js';
 import { BlockPlan, planExtents, type ExtentPlan } from './changed-blocks.js';
 import type { BlockMap } from '../vault/block-map.js';
 import { EntryKind, chunkStats, type BackupType, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
@@ -171,6 +172,7 @@ class BackupRun {
   #pool: BlockPool | undefined;
   #firstError: unknown;
   #segmentsBefore = 0;
+  #confirm!: ChunkConfirmer;
 
   constructor(
     readonly vault: Vault,
@@ -198,6 +200,9 @@ class BackupRun {
       const n = Math.max(1, opts.concurrency ?? this.vault.storeConcurrency ?? DEFAULT_CONCURRENCY);
       await this.extents?.verify(counters, this.#stop.signal, n); // may drop the lists
       this.vault.nameIndexSegments(this.backupId);
+      // After this run's lease: a GC running now may still sweep (backup-confirm.ts).
+      this.#confirm = new ChunkConfirmer(this.vault, counters, this.#stop.signal, await this.vault.gcLeaseHolder());
+      this.#confirm.planInherited(this.parent, (await this.vault.chunkIndex()).size);
       this.#segmentsBefore = this.vault.indexSegmentsWritten;
       const { codec } = this;
       this.#pool = new BlockPool({
@@ -211,6 +216,7 @@ class BackupRun {
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       // The lane that failed first stopped the others, which then fail as "aborted": report the cause.
       if (failed) throw this.#firstError ?? failed.reason;
+      for (const m of await this.#confirm.finish()) await this.#storeAgain(m);
       await source.checkUnchanged();
       await this.#flushIndex();
       ticker.emit();
@@ -247,6 +253,7 @@ class BackupRun {
         const p = plan?.[i];
         if (p === BlockPlan.unchanged) {
           // The changed-extent list says the parent has it as it is: no read, no entry.
+          if (parent?.hasChunk(i)) this.#confirm.add(parent.idAt(i), i, 'inherited');
           counters.bytesSkippedByExtents += len;
           counters.bytesScanned += len;
           ticker.advanced();
@@ -275,11 +282,12 @@ class BackupRun {
           // An incremental must say that a block the parent had is now zero.
           if (parent?.hasChunk(i)) this.#entries.push({ blockIndex: i, kind: EntryKind.zero, storedLength: 0, id: ZERO_ID });
         } else if (verdict?.kind === 'unchanged') {
+          this.#confirm.add(verdict.id, i, 'inherited');
           counters.bytesUnchanged += len;
           counters.blocksUnchanged++;
         } else if (verdict?.kind === 'changed') {
           const obj = Buffer.from(outAb, 0, verdict.objectLength);
-          const storedLength = await this.#store(verdict.id, len, obj, verdict.payloadLength);
+          const storedLength = await this.#store(verdict.id, i, len, obj, verdict.payloadLength);
           this.#entries.push({ blockIndex: i, kind: EntryKind.chunk, storedLength, id: verdict.id });
         }
         counters.bytesScanned += len;
@@ -293,15 +301,20 @@ class BackupRun {
   }
 
   /** Stores a chunk through the vault (dedup, write, index); returns its stored length. */
-  async #store(id: Buffer, rawLength: number, obj: Buffer, payloadLength: number): Promise<number> {
+  async #store(id: Buffer, blockIndex: number, rawLength: number, obj: Buffer, payloadLength: number): Promise<number> {
     const { counters } = this;
     const r = await this.vault.putChunk(id, obj, { rawLength, payloadLength, signal: this.#stop.signal });
     if (!r.written) {
+      this.#confirm.add(id, blockIndex, 'dedup');
       counters.bytesDeduplicated += rawLength;
       counters.blocksDeduplicated++;
       return r.storedLength;
     }
-    if (r.rewritten) counters.chunksRewritten++;
+    this.#confirm.written(id);
+    if (r.rewritten) {
+      this.#confirm.add(id, blockIndex, 'rewritten');
+      counters.chunksRewritten++;
+    }
     counters.bytesCompressedIn += rawLength;
     counters.bytesCompressedOut += payloadLength;
     counters.bytesWritten += obj.length;
@@ -309,6 +322,61 @@ class BackupRun {
     counters.objectsWritten++;
     this.newStoredBytes += obj.length;
     return r.storedLength;
+  }
+
+  /**
+   * A chunk this run named was found gone: read its blocks from the input again and store
+   * them. A block with an entry (a dedup hit) must read back as that chunk, else the input
+   * changed. An inherited block gets an entry of its own (whatever it now holds: a
+   * changed-extent list that called it unchanged is not trusted for it). Once one block has
+   * written the chunk again, the others that name it are whole too.
+   */
+  async #storeAgain(m: MissingChunk): Promise<void> {
+    const { counters } = this;
+    for (const b of m.blocks) {
+      const { verdict, obj, len } = await this.#reread(b.blockIndex);
+      const same = verdict.kind === 'changed' && verdict.id.equals(m.id);
+      if (!b.inherited && !same) {
+        throw new BlockvaultError(ErrorCodes.inputChanged, `input ${this.opts.source} changed during the backup: block ${b.blockIndex} reads differently now`, {
+          hint: 'back up from a snapshot or a file nothing writes to; the backup was not made visible',
+          details: { path: this.opts.source, blockIndex: b.blockIndex },
+        });
+      }
+      if (verdict.kind === 'changed') {
+        let r = await this.vault.putChunk(verdict.id, obj!, { rawLength: len, payloadLength: verdict.payloadLength, signal: this.#stop.signal });
+        // Another chunk the index knows: it must exist too.
+        if (!r.written && !(await this.vault.confirmChunk(verdict.id))) {
+          r = await this.vault.putChunk(verdict.id, obj!, { rawLength: len, payloadLength: verdict.payloadLength, signal: this.#stop.signal });
+        }
+        if (r.written) {
+          counters.chunksWritten++;
+          counters.objectsWritten++;
+          counters.bytesWritten += obj!.length;
+          this.newStoredBytes += obj!.length;
+        }
+        if (b.inherited) this.#entries.push({ blockIndex: b.blockIndex, kind: EntryKind.chunk, storedLength: r.storedLength, id: verdict.id });
+      } else if (verdict.kind === 'zero') {
+        this.#entries.push({ blockIndex: b.blockIndex, kind: EntryKind.zero, storedLength: 0, id: ZERO_ID });
+      }
+      if (same) {
+        counters.chunksRestored++;
+        return;
+      }
+    }
+  }
+
+  /** Block i read and processed again, into buffers of its own. */
+  async #reread(i: number): Promise<{ verdict: BlockVerdict; obj: Buffer | undefined; len: number }> {
+    const bs = this.vault.blockSize;
+    const source = this.extents?.source ?? this.source;
+    const start = i * bs;
+    const end = Math.min(start + bs, source.size);
+    if (source.isHole(start, end)) return { verdict: { kind: 'zero' }, obj: undefined, len: end - start };
+    const ab = new ArrayBuffer(bs);
+    await source.read(start, end, Buffer.from(ab));
+    const r = await this.#pool!.process(ab, new ArrayBuffer(objectCapacity(bs)), end - start, undefined);
+    const obj = r.verdict.kind === 'changed' ? Buffer.from(r.out, 0, r.verdict.objectLength) : undefined;
+    return { verdict: r.verdict, obj, len: end - start };
   }
 
   /** Writes the index segment for what is stored so far, counting the segments written. */

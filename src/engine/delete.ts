@@ -14,11 +14,13 @@
 // finds the backup without dependents (the child already points past it) and only has
 // step 2 left to do.
 import { BlockvaultError, ErrorCodes, throwIfAborted } from '../errors.js';
+import { PhaseProgress } from '../metrics/phase-progress.js';
+import type { ProgressOptions } from '../metrics/progress.js';
 import { EntryKind, chunkStats, entries, type Manifest, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
 import type { Vault } from '../vault/vault.js';
 import { crashPoint } from './crash-points.js';
 
-export interface DeleteOptions {
+export interface DeleteOptions extends ProgressOptions {
   signal?: AbortSignal;
 }
 
@@ -51,7 +53,9 @@ export async function deleteUnderLease(vault: Vault, backupId: string, opts: Del
   const all = await vault.listBackups();
   const children = all.filter((h) => h.parentId === backupId);
   const result: DeleteResult = { backupId, volumeId: header.volumeId, mergedInto: [], promotedToFull: [] };
+  const progress = new PhaseProgress('delete', opts, { volumeId: header.volumeId, backupId }, () => ({ mergedInto: result.mergedInto.length }));
   try {
+    progress.start('mergeIntoChildren', children.length);
     if (children.length) {
       const parent = await vault.readManifest(backupId);
       for (const childHeader of children) {
@@ -62,11 +66,15 @@ export async function deleteUnderLease(vault: Vault, backupId: string, opts: Del
         crashPoint('delete:after-rewrite');
         result.mergedInto.push(childHeader.backupId);
         if (merged.header.type === 'full' && childHeader.type !== 'full') result.promotedToFull.push(childHeader.backupId);
+        progress.advance();
       }
     }
+    progress.end();
     throwIfAborted(opts.signal);
+    progress.start('removeManifest', 1);
     await vault.removeManifest(header.volumeId, backupId);
     crashPoint('delete:after-remove');
+    progress.end();
   } catch (e) {
     if (e instanceof BlockvaultError) throw e;
     throw new BlockvaultError(ErrorCodes.deleteFailed, `deleting backup ${backupId} failed: ${(e as Error)?.message ?? e}`, {

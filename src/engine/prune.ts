@@ -3,11 +3,13 @@
 // restorable after each single deletion). Holds the volume's lease for the whole run: a
 // volume busy with a backup fails at once with VolumeBackup.0013.
 import { BlockvaultError, ErrorCodes, throwIfAborted } from '../errors.js';
+import { PhaseProgress } from '../metrics/phase-progress.js';
+import type { ProgressOptions } from '../metrics/progress.js';
 import { validateVolumeId, type Vault } from '../vault/vault.js';
 import { deleteUnderLease, type DeleteResult } from './delete.js';
 import { applyRetention, hasRetentionRule, type RetentionDecision, type RetentionPolicy } from './retention-policy.js';
 
-export interface PruneOptions {
+export interface PruneOptions extends ProgressOptions {
   volumeId: string;
   policy: RetentionPolicy;
   /** Defaults to the current time. */
@@ -45,10 +47,14 @@ export async function prune(vault: Vault, opts: PruneOptions): Promise<PruneResu
     );
     const result: PruneResult = { volumeId: opts.volumeId, dryRun: !!opts.dryRun, kept: plan.keep, removed: plan.remove, deleted: [] };
     if (opts.dryRun) return result;
+    const progress = new PhaseProgress('prune', opts, { volumeId: opts.volumeId }, () => ({ deleted: result.deleted.length }));
+    progress.start('deleteBackups', plan.remove.length);
     for (const d of plan.remove) {
       throwIfAborted(opts.signal);
       result.deleted.push(await deleteUnderLease(vault, d.id, { signal: opts.signal }));
+      progress.advance();
     }
+    progress.end();
     return result;
   };
   if (opts.dryRun) return run(); // reads only: no lease, so a dry run works beside a backup

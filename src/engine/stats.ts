@@ -10,6 +10,8 @@
 // Chunk sizes are the object sizes from one LIST of chunks/ (the manifests' stored lengths
 // where an object is missing).
 import { idToHex } from '../chunk/identity.js';
+import { PhaseProgress } from '../metrics/phase-progress.js';
+import type { ProgressOptions } from '../metrics/progress.js';
 import { wholeGB, wholeMB } from '../metrics/units.js';
 import { BlockMap } from '../vault/block-map.js';
 import { EntryKind, entries, type ManifestHeader } from '../vault/manifest.js';
@@ -54,23 +56,45 @@ export interface VaultStats {
   volumes: VolumeStats[];
 }
 
-export async function vaultStats(vault: Vault): Promise<VaultStats> {
-  let usedBytes = 0;
-  let objectCount = 0;
-  const chunkSize = new Map<string, number>();
-  for await (const o of vault.meta.list('')) {
-    usedBytes += o.size;
-    objectCount++;
-    const hex = Layout.chunkHexFromKey(o.key);
-    if (hex) chunkSize.set(hex, o.size);
-  }
+export type StatsOptions = ProgressOptions;
+
+/** The phases, in order: listObjects, resolveChains, countNamed (see the functions below). */
+export async function vaultStats(vault: Vault, opts: StatsOptions = {}): Promise<VaultStats> {
+  const progress = new PhaseProgress('stats', opts);
+  const objects = await listObjects(vault, progress);
   vault.refresh();
   const headers = await vault.listBackups();
-  const byId = new Map(headers.map((h) => [h.backupId, h]));
+  const needs = await resolveChains(vault, headers, progress);
+  const named = await countNamed(vault, headers, progress);
+  return summarize(vault, objects, headers, needs, named);
+}
 
-  // Each backup's needed chunks (latin1 keys), and how many backups need each chunk.
+interface Objects {
+  usedBytes: number;
+  objectCount: number;
+  /** Chunk (hex) → object size. */
+  chunkSize: Map<string, number>;
+}
+
+/** One LIST of the whole vault: bytes, objects, chunk sizes. */
+async function listObjects(vault: Vault, progress: PhaseProgress): Promise<Objects> {
+  progress.start('listObjects');
+  const out: Objects = { usedBytes: 0, objectCount: 0, chunkSize: new Map() };
+  for await (const o of vault.meta.list('')) {
+    out.usedBytes += o.size;
+    out.objectCount++;
+    const hex = Layout.chunkHexFromKey(o.key);
+    if (hex) out.chunkSize.set(hex, o.size);
+    progress.advance();
+  }
+  progress.end();
+  return out;
+}
+
+/** Each backup's needed chunks (latin1 id → stored length), from its resolved chain. */
+async function resolveChains(vault: Vault, headers: ManifestHeader[], progress: PhaseProgress): Promise<Map<string, Map<string, number>>> {
+  progress.start('resolveChains', headers.length);
   const needs = new Map<string, Map<string, number>>();
-  const users = new Map<string, number>();
   for (const h of headers) {
     const map = BlockMap.fromChain(await vault.chain(h.backupId));
     const mine = new Map<string, number>();
@@ -80,15 +104,38 @@ export async function vaultStats(vault: Vault): Promise<VaultStats> {
       if (!mine.has(k)) mine.set(k, map.storedLengths[i]!);
     }
     needs.set(h.backupId, mine);
-    for (const k of mine.keys()) users.set(k, (users.get(k) ?? 0) + 1);
+    progress.advance();
   }
-  const sizeOf = (k: string, fallback: number) => chunkSize.get(Buffer.from(k, 'latin1').toString('hex')) ?? fallback;
+  progress.end();
+  return needs;
+}
 
-  // Chunks any manifest names (its own entries), for the garbage figure.
+/** Chunks any manifest names (its own entries), hex: what is not garbage. */
+async function countNamed(vault: Vault, headers: ManifestHeader[], progress: PhaseProgress): Promise<Set<string>> {
+  progress.start('countNamed', headers.length);
   const named = new Set<string>();
   for (const h of headers) {
     for (const e of entries(await vault.readManifest(h.backupId))) if (e.kind === EntryKind.chunk) named.add(idToHex(e.id));
+    progress.advance();
   }
+  progress.end();
+  return named;
+}
+
+function summarize(
+  vault: Vault,
+  { usedBytes, objectCount, chunkSize }: Objects,
+  headers: ManifestHeader[],
+  needs: Map<string, Map<string, number>>,
+  named: Set<string>,
+): VaultStats {
+  const byId = new Map(headers.map((h) => [h.backupId, h]));
+
+  // How many backups need each chunk.
+  const users = new Map<string, number>();
+  for (const mine of needs.values()) for (const k of mine.keys()) users.set(k, (users.get(k) ?? 0) + 1);
+  const sizeOf = (k: string, fallback: number) => chunkSize.get(Buffer.from(k, 'latin1').toString('hex')) ?? fallback;
+
   let referencedChunkBytes = 0;
   let chunkBytes = 0;
   let unreferencedChunks = 0;

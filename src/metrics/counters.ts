@@ -34,6 +34,10 @@ export interface BackupCounters {
   bytesVerifiedUnchanged: number;
   /** Sampled blocks that were not what the list claimed (the backup then read everything). */
   verifyMismatches: number;
+  /** Chunks of the new restore point this run did not write, confirmed present (HEAD/stat). */
+  chunksConfirmed: number;
+  /** Of those, found gone and stored again from the input (their blocks read again). */
+  chunksRestored: number;
 }
 
 export interface RestoreCounters {
@@ -69,6 +73,8 @@ export function newBackupCounters(): BackupCounters {
     bytesSkippedByExtents: 0,
     bytesVerifiedUnchanged: 0,
     verifyMismatches: 0,
+    chunksConfirmed: 0,
+    chunksRestored: 0,
   };
 }
 

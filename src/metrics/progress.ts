@@ -2,11 +2,17 @@
 // store still shows movement, and a fast one does not flood the listener.
 import { mbPerSecond } from './units.js';
 
+export type ProgressOp = 'backup' | 'restore' | 'gc' | 'verify' | 'stats' | 'delete' | 'prune';
+
 export interface ProgressEvent {
   event: 'progress';
-  op: 'backup' | 'restore';
+  op: ProgressOp;
+  /** '' where the operation is vault-wide (gc, verify, stats). */
   volumeId: string;
   backupId: string;
+  /** Operations made of named phases (gc, verify, stats, delete, prune): the phase running
+   *  and its own done/total (items: manifests, chunks, segments…); bytes* then mirror them. */
+  phase?: { name: string; done: number; total: number };
   /** Logical bytes done and in all. */
   bytesDone: number;
   bytesTotal: number;

@@ -56,6 +56,11 @@ async function readLease(store: ObjectStore, key: string): Promise<LeaseRecord |
   }
 }
 
+/** Held now: not expired and, on this host, its process still runs. */
+export function leaseIsLive(rec: LeaseRecord, now = Date.now()): boolean {
+  return !isStale(rec, now);
+}
+
 function isStale(rec: LeaseRecord, now: number): boolean {
   if (Date.parse(rec.expiresAt) < now) return true;
   return rec.host === os.hostname() && rec.pid !== process.pid && !processAlive(rec.pid);

@@ -21,7 +21,7 @@ import { readChecked, unstableReadError } from './chunk-reread.js';
 import { loadChunkIndex, type IndexLoadOptions } from './index-loader.js';
 import { decodeConfig, encodeConfig, newConfig, type VaultConfig } from './config.js';
 import { Layout } from './layout.js';
-import { acquireLease, liveLeases, type Lease, type LeaseOp, type LeaseRecord } from './lease.js';
+import { acquireLease, leaseIsLive, liveLeases, type Lease, type LeaseOp, type LeaseRecord } from './lease.js';
 import {
   MANIFEST_PREFIX_BYTES,
   ManifestFormatError,
@@ -560,6 +560,18 @@ export class Vault {
 
   lease(scope: string, op: LeaseOp, opts: { ttlMs?: number } = {}): Promise<Lease> {
     return acquireLease(this.#store, scope, op, opts);
+  }
+
+  /** The id of GC's vault-wide lease while a GC holds it (one GET), else undefined. */
+  async gcLeaseHolder(): Promise<string | undefined> {
+    const body = await this.meta.get(Layout.leaseKey(Layout.gcLeaseScope));
+    if (!body) return undefined;
+    try {
+      const rec = JSON.parse(body.toString('utf8')) as LeaseRecord;
+      return typeof rec.leaseId === 'string' && typeof rec.expiresAt === 'string' && leaseIsLive(rec) ? rec.leaseId : undefined;
+    } catch {
+      return undefined; // torn by hand: treated as absent, as lease.ts does
+    }
   }
 
   /** The leases held now (expired ones and those of dead local processes left out). */
