@@ -109,6 +109,8 @@ describe('a passphrase vault', () => {
     const checked = await verify(r, { deep: true });
     expect(checked.ok).toBe(true);
     expect(checked.chunksFetched).toBeGreaterThan(0);
+    expect(checked.index.segments).toBeGreaterThan(0); // sealed segments read and checked
+    expect(checked.index.damagedSegments).toEqual([]);
     expect((await listBackups(r))[0]!.encrypted).toBe(true);
     // The sealed index segments load: a reopened vault dedups a second volume completely.
     const again = await backup(r, { source: image, volumeId: 'vol-2', workers: 1 });
@@ -272,6 +274,24 @@ describe('damage in an encrypted vault', () => {
       expect(e.message).toMatch(/not encrypted/);
     } finally {
       await fs.writeFile(target, orig);
+    }
+  });
+
+  it('names a tampered index segment (verify)', async () => {
+    const [seg] = await filesUnder(local(`${name}/index`));
+    const orig = await fs.readFile(seg!);
+    const t = Buffer.from(orig);
+    t[t.length - 3]! ^= 0x10;
+    await fs.writeFile(seg!, t);
+    try {
+      const v = await openVault(local(name), { keys: { passphrase: 'pw' } });
+      const r = await verify(v, {});
+      expect(r.ok).toBe(false);
+      expect(r.index.damagedSegments.map((d) => d.object)).toEqual([path.relative(local(name), seg!)]);
+      expect(r.index.damagedSegments[0]!.problem).toMatch(/does not authenticate/);
+      await v.close();
+    } finally {
+      await fs.writeFile(seg!, orig);
     }
   });
 
