@@ -31,6 +31,9 @@ export interface ServiceMetadata {
   snap_id?: string;
   /** Whether the source is a boot disk: false unless given; an incremental carries its parent's. */
   bootable: boolean;
+  /** An encrypted volume's VK and CMK id, exactly as the control plane gave them (§6). */
+  VK?: string;
+  CMKID?: string;
 }
 
 /** CBR extend_info (CBR25:12231-12327): the keys the data plane knows. */
@@ -43,8 +46,8 @@ export interface ExtendInfo {
   supported_restore_mode: 'na' | 'backup' | 'snapshot';
   /** No lazy (on-demand) restore exists: always false. */
   support_lld: boolean;
-  /** Present once encryption records it in the manifest. */
-  encrypted?: boolean;
+  /** Encrypted at rest: the backup's chunks are in a key domain. */
+  encrypted: boolean;
 }
 
 /** Facts that need the chain's manifests (chainFacts), not just the headers. */
@@ -132,6 +135,8 @@ export interface ServiceFields {
   as_made: { Type: 0 | 1; SS: number; AT: number; BackupSize: number };
   /** Why a full was made (first backup, asked, size change, chain cap, damaged parent). */
   full_reason: string | null;
+  /** Whether the backup's data is encrypted at rest (CBR extend_info.encrypted). */
+  encrypted: boolean;
 }
 
 export function serviceMetadata(
@@ -154,6 +159,10 @@ export function serviceMetadata(
     bootable: h.bootable ?? false,
   };
   if (h.snapshotId !== undefined) md.snap_id = h.snapshotId;
+  if (h.encryption) {
+    md.VK = h.encryption.vk;
+    md.CMKID = h.encryption.cmkId;
+  }
   return md;
 }
 
@@ -169,8 +178,8 @@ export function serviceFields(
     snapshot_id: h.snapshotId ?? null,
     supported_restore_mode: 'backup',
     support_lld: false,
+    encrypted: h.keyDomain !== undefined,
   };
-  if (h.encrypted !== undefined) extend.encrypted = h.encrypted;
   return {
     service_metadata: JSON.stringify(md),
     size: wholeGB(h.volumeSize),
@@ -187,5 +196,6 @@ export function serviceFields(
     extend_info: extend,
     as_made: { Type: made.type === 'incremental' ? 1 : 0, SS: md.SS, AT: md.AT, BackupSize: wholeMB(made.storedBytes) },
     full_reason: h.fullReason ?? null,
+    encrypted: h.keyDomain !== undefined,
   };
 }
