@@ -6,6 +6,7 @@ import { CHUNK_ID_BYTES, ChunkHasher } from '../chunk/identity.js';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
 import { openStore, type StoreOptions } from '../store/open-store.js';
 import { isNotFound, type ObjectStore } from '../store/object-store.js';
+import { runCleanup, withOperationSignal } from '../store/operation-signal.js';
 import { BlockMap } from './block-map.js';
 import {
   ChunkAccess,
@@ -57,6 +58,8 @@ export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions, IndexF
   /** For a new vault only: a replica of this vault, with its block size, compression and
    *  chunk-id key, so copies between them move chunk objects as stored (src/engine/copy.ts). */
   replicaOf?: { config: VaultConfig };
+  /** Cancels the open (every request it makes); each operation takes its own signal after. */
+  signal?: AbortSignal;
 }
 
 
@@ -97,7 +100,11 @@ export class Vault {
     return this.config.blockSize;
   }
 
-  static async open(location: string, opts: OpenVaultOptions = {}): Promise<Vault> {
+  static open(location: string, opts: OpenVaultOptions = {}): Promise<Vault> {
+    return withOperationSignal(opts.signal, () => Vault.#open(location, opts));
+  }
+
+  static async #open(location: string, opts: OpenVaultOptions): Promise<Vault> {
     // A local vault defers the fdatasync of chunk objects to the sync() before each manifest
     // (src/store/local-store.ts says why that is crash-safe); every other object stays durable on put.
     const file = { deferSyncPrefixes: [Layout.chunkPrefix], ...opts.store?.file };
@@ -163,7 +170,8 @@ export class Vault {
   }
 
   async close(): Promise<void> {
-    await this.#chunks.flushIndex().catch(() => {});
+    // Bounded on its own: closing after a cancel or a hung server must not wait a call timeout.
+    await runCleanup(() => this.#chunks.flushIndex()).catch(() => {});
     await this.#store.close();
   }
 
