@@ -210,8 +210,9 @@ export class Job extends EventEmitter {
     this.#ending = true;
     this.#finish(result, error);
     // The final record is written after a cancel too, under its own short bound then.
-    await cleanupAfter(signal, () => this.#flush()).catch(() => {});
-    await cleanupAfter(signal, () => this.#records.delete(JobKeys.cancelKey(this.id))).catch(() => {});
+    const settle = (fn: () => Promise<unknown>) => withOperationSignal(signal, () => cleanupAfter(signal, fn)).catch(() => {});
+    await settle(() => this.#flush());
+    await settle(() => this.#records.delete(JobKeys.cancelKey(this.id)));
     this.#finished = true;
     const rec = this.record;
     this.emit('done', rec);
