@@ -67,6 +67,7 @@ async function cancelCli(args: string[], rules: FaultRule[], opts: { thenRules?:
   const r = await done;
   const elapsed = Date.now() - killedAt;
   proxy.setRules([]);
+  console.log(`[s3-cancel] ${args[0]}: exit ${r.code} ${elapsed} ms after SIGTERM, ${proxy.log.length - since} requests`);
   return { ...r, elapsed, requests: proxy.log.length - since };
 }
 
@@ -170,6 +171,7 @@ describe.skipIf(!!skip)('an AbortController ends a library operation on a hung s
     const elapsed = Date.now() - t;
     proxy.setRules([]);
     await vault.close();
+    console.log(`[s3-cancel] abort: rejected ${elapsed} ms after abort(), ${proxy.log.length - since} requests`);
     return { e, elapsed, requests: proxy.log.length - since };
   }
 
@@ -207,6 +209,7 @@ describe.skipIf(!!skip)('short configured timeouts: a hung server fails the oper
     const elapsed = Date.now() - t;
     proxy.setRules([]);
     await vault.close();
+    console.log(`[s3-cancel] timeout: failed after ${elapsed} ms, ${proxy.log.length - since} requests`);
     return { e, elapsed, requests: proxy.log.length - since };
   }
 
