@@ -48,6 +48,7 @@ export type { ObjectStore, ObjectInfo } from './store/object-store.js';
 export type { StoreOptions } from './store/open-store.js';
 export type { S3StoreOptions } from './store/s3/options.js';
 export { StoreError, type StoreErrorCategory } from './store/store-errors.js';
+export { withOperationSignal } from './store/operation-signal.js';
 export type { Compression } from './chunk/compress.js';
 // Size parsing and formatting as the CLI and the control plane show sizes ("4MiB", "1.5 GiB").
 export { parseSize, formatBytes } from './metrics/units.js';

@@ -53,19 +53,29 @@ export function storeOptions(opts: CommonOpts): Pick<OpenVaultOptions, 'endpoint
 export async function openVaultFrom(opts: CommonOpts, extra: OpenVaultOptions = {}): Promise<Vault> {
   const location = vaultLocation(opts);
   const { Vault } = await import('../vault/vault.js');
-  const vault = await Vault.open(location, { ...storeOptions(opts), ...extra });
+  const vault = await underCancellation(() => Vault.open(location, { ...storeOptions(opts), ...extra }));
   (await logger(opts)).info({ blockSize: vault.blockSize }, `vault ${vault.url} opened`);
   return vault;
 }
 
-/** Opens the vault, runs fn, closes the vault whatever happens. */
+/** Opens the vault, runs fn, closes the vault whatever happens; all of it under cancellation. */
 export async function withVault<T>(opts: CommonOpts, fn: (vault: Vault) => Promise<T>, extra: OpenVaultOptions = {}): Promise<T> {
-  const vault = await openVaultFrom(opts, extra);
-  try {
-    return await fn(vault);
-  } finally {
-    await vault.close().catch(() => {});
-  }
+  return underCancellation(async () => {
+    const vault = await openVaultFrom(opts, extra);
+    try {
+      return await fn(vault);
+    } finally {
+      await vault.close().catch(() => {});
+    }
+  });
+}
+
+/** Runs fn with the command's cancellation signal as the operation's: Ctrl-C or SIGTERM then
+ *  ends every store request it makes, however deep (a hung server included), and the command
+ *  exits 130. */
+export async function underCancellation<T>(fn: () => Promise<T>): Promise<T> {
+  const { withOperationSignal } = await import('../vault/operation.js');
+  return withOperationSignal(cancellationSignal().signal, fn);
 }
 
 /** Prints a command's result: one NDJSON line with --json, else the human text. */

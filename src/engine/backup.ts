@@ -19,6 +19,7 @@ import { decideBackupBase } from './full-decision.js';
 import type { BlockMap } from '../vault/block-map.js';
 import { EntryKind, chunkStats, type BackupType, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
 import { validateVolumeId, type ChunkCodec, type Vault } from '../vault/vault.js';
+import { withOperationSignal, runCleanup } from '../vault/operation.js';
 import type { Lease } from '../vault/lease.js';
 import { checkBackupOptions } from './option-checks.js';
 import type { EncryptionContext } from '../crypto/keyring.js';
@@ -86,7 +87,11 @@ export interface BackupResult extends ServiceFields {
 
 const DEFAULT_CONCURRENCY = 6;
 
-export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupResult> {
+export function backup(vault: Vault, opts: BackupOptions): Promise<BackupResult> {
+  return withOperationSignal(opts?.signal, () => backupInScope(vault, opts));
+}
+
+async function backupInScope(vault: Vault, opts: BackupOptions): Promise<BackupResult> {
   checkBackupOptions(opts);
   validateVolumeId(opts.volumeId);
   throwIfAborted(opts.signal);
@@ -237,8 +242,9 @@ class BackupRun {
       ticker.emit();
       return { entries: this.#entries, counters, elapsedMs: Math.max(1, ticker.elapsedMs) };
     } catch (e) {
-      // Keep what was stored findable, so the next run reuses it (resume).
-      await this.#flushIndex().catch(() => {});
+      // Keep what was stored findable, so the next run reuses it (resume); bounded on its
+      // own, so a cancel or a hung server does not hold the failure up.
+      await runCleanup(() => this.#flushIndex()).catch(() => {});
       if (opts.signal?.aborted && isAbort(e)) throw abortError(opts.signal.reason);
       throw wrapBackupError(e, opts);
     } finally {

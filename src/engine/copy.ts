@@ -16,6 +16,7 @@ import { BlockvaultError, ErrorCodes, abortError, firstFailure, isAbort, throwIf
 import type { Lease } from '../vault/lease.js';
 import { EntryKind, chunkStats, entries, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
 import { Vault, type OpenVaultOptions } from '../vault/vault.js';
+import { withOperationSignal, runCleanup } from '../vault/operation.js';
 import { planCopy, type CopySelection } from './copy-plan.js';
 import { checkReplicable, failRecord, newRecord, replicaHeader, type ReplicationRecord } from './copy-replica.js';
 import { markSide, sideOf } from './copy-side.js';
@@ -81,7 +82,11 @@ export interface CopyResult {
   elapsedMs: number;
 }
 
-export async function copyBackups(from: Vault, to: Vault, opts: CopyOptions = {}): Promise<CopyResult> {
+export function copyBackups(from: Vault, to: Vault, opts: CopyOptions = {}): Promise<CopyResult> {
+  return withOperationSignal(opts?.signal, () => copyBackupsInScope(from, to, opts));
+}
+
+async function copyBackupsInScope(from: Vault, to: Vault, opts: CopyOptions = {}): Promise<CopyResult> {
   const started = Date.now();
   const signal = opts.signal;
   throwIfAborted(signal);
@@ -213,7 +218,7 @@ export async function copyBackups(from: Vault, to: Vault, opts: CopyOptions = {}
     throw err;
   } finally {
     if (ticker) clearInterval(ticker);
-    await to.flushIndex().catch(() => {});
+    await runCleanup(() => to.flushIndex()).catch(() => {});
     for (const l of leases.reverse()) await l.release().catch(() => {});
   }
 }

@@ -18,6 +18,7 @@ import { PhaseProgress } from '../metrics/phase-progress.js';
 import type { ProgressOptions } from '../metrics/progress.js';
 import { EntryKind, chunkStats, entries, type Manifest, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
 import type { Vault } from '../vault/vault.js';
+import { withOperationSignal } from '../vault/operation.js';
 import { crashPoint } from './crash-points.js';
 import { checkDeleteOptions } from './option-checks.js';
 
@@ -40,7 +41,11 @@ export interface DeleteResult {
   promotedToFull: string[];
 }
 
-export async function deleteBackup(vault: Vault, backupId: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
+export function deleteBackup(vault: Vault, backupId: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
+  return withOperationSignal(opts?.signal, () => deleteBackupInScope(vault, backupId, opts));
+}
+
+async function deleteBackupInScope(vault: Vault, backupId: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
   checkDeleteOptions(backupId, opts);
   throwIfAborted(opts.signal);
   vault.refresh();

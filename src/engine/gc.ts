@@ -55,6 +55,7 @@
 import { throwIfAborted } from '../errors.js';
 import { Layout } from '../vault/layout.js';
 import type { Vault } from '../vault/vault.js';
+import { withOperationSignal } from '../vault/operation.js';
 import { crashPoint } from './crash-points.js';
 import { GcRun, type GcOptions, type GcResult } from './gc-run.js';
 
@@ -62,7 +63,11 @@ export type { GcOptions, GcResult };
 export type { CondemnedRecord } from './gc-condemned.js';
 export const GC_LEASE_SCOPE = Layout.gcLeaseScope;
 
-export async function gc(vault: Vault, opts: GcOptions = {}): Promise<GcResult> {
+export function gc(vault: Vault, opts: GcOptions = {}): Promise<GcResult> {
+  return withOperationSignal(opts?.signal, () => gcInScope(vault, opts));
+}
+
+async function gcInScope(vault: Vault, opts: GcOptions = {}): Promise<GcResult> {
   throwIfAborted(opts.signal);
   if (opts.dryRun) return new GcRun(vault, undefined, opts).execute(); // reads only
   const lease = await vault.lease(GC_LEASE_SCOPE, 'gc');

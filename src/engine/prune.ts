@@ -6,6 +6,7 @@ import { BlockvaultError, ErrorCodes, throwIfAborted } from '../errors.js';
 import { PhaseProgress } from '../metrics/phase-progress.js';
 import type { ProgressOptions } from '../metrics/progress.js';
 import { validateVolumeId, type Vault } from '../vault/vault.js';
+import { withOperationSignal } from '../vault/operation.js';
 import { deleteUnderLease, type DeleteResult } from './delete.js';
 import { checkPruneOptions } from './option-checks.js';
 import { applyRetention, hasRetentionRule, validateRetentionPolicy, type RetentionDecision, type RetentionPolicy } from './retention-policy.js';
@@ -29,7 +30,11 @@ export interface PruneResult {
   deleted: DeleteResult[];
 }
 
-export async function prune(vault: Vault, opts: PruneOptions): Promise<PruneResult> {
+export function prune(vault: Vault, opts: PruneOptions): Promise<PruneResult> {
+  return withOperationSignal(opts?.signal, () => pruneInScope(vault, opts));
+}
+
+async function pruneInScope(vault: Vault, opts: PruneOptions): Promise<PruneResult> {
   checkPruneOptions(opts);
   validateVolumeId(opts.volumeId);
   throwIfAborted(opts.signal);

@@ -10,6 +10,7 @@ import { BlockvaultError, ErrorCodes, ioError, throwIfAborted } from '../errors.
 import { mbPerSecond } from '../metrics/units.js';
 import type { BlockMap } from '../vault/block-map.js';
 import type { Vault } from '../vault/vault.js';
+import { withOperationSignal } from '../vault/operation.js';
 import { BlockTasks } from './block-tasks.js';
 import { checkRestorable } from './copy-replica.js';
 import { fetchCounted, type RestoreOptions, type RestoreResult } from './restore-blocks.js';
@@ -21,7 +22,11 @@ export type { RestoreOptions, RestoreResult };
 
 const DEFAULT_CONCURRENCY = 8;
 
-export async function restore(vault: Vault, opts: RestoreOptions): Promise<RestoreResult> {
+export function restore(vault: Vault, opts: RestoreOptions): Promise<RestoreResult> {
+  return withOperationSignal(opts?.signal, () => restoreInScope(vault, opts));
+}
+
+async function restoreInScope(vault: Vault, opts: RestoreOptions): Promise<RestoreResult> {
   checkRestoreOptions(opts);
   throwIfAborted(opts.signal);
   const started = Date.now();

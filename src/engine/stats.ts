@@ -17,6 +17,7 @@ import { BlockMap } from '../vault/block-map.js';
 import { EntryKind, entries, type ManifestHeader } from '../vault/manifest.js';
 import { Layout } from '../vault/layout.js';
 import type { Vault } from '../vault/vault.js';
+import { withOperationSignal } from '../vault/operation.js';
 
 export interface BackupStats {
   backupId: string;
@@ -56,10 +57,14 @@ export interface VaultStats {
   volumes: VolumeStats[];
 }
 
-export type StatsOptions = ProgressOptions;
+export type StatsOptions = ProgressOptions & { signal?: AbortSignal };
 
 /** The phases, in order: listObjects, resolveChains, countNamed (see the functions below). */
-export async function vaultStats(vault: Vault, opts: StatsOptions = {}): Promise<VaultStats> {
+export function vaultStats(vault: Vault, opts: StatsOptions = {}): Promise<VaultStats> {
+  return withOperationSignal(opts?.signal, () => vaultStatsInScope(vault, opts));
+}
+
+async function vaultStatsInScope(vault: Vault, opts: StatsOptions = {}): Promise<VaultStats> {
   const progress = new PhaseProgress('stats', opts);
   const objects = await listObjects(vault, progress);
   vault.refresh();

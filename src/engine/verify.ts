@@ -15,6 +15,7 @@ import { BlockMap } from '../vault/block-map.js';
 import { Layout } from '../vault/layout.js';
 import { EntryKind, entries, type Manifest } from '../vault/manifest.js';
 import type { Vault } from '../vault/vault.js';
+import { withOperationSignal } from '../vault/operation.js';
 import { checkIndexSegments, type IndexReport } from './verify-index.js';
 
 export interface VerifyOptions extends ProgressOptions<'verify'> {
@@ -61,7 +62,11 @@ export interface VerifyResult {
   elapsedMs: number;
 }
 
-export async function verify(vault: Vault, opts: VerifyOptions = {}): Promise<VerifyResult> {
+export function verify(vault: Vault, opts: VerifyOptions = {}): Promise<VerifyResult> {
+  return withOperationSignal(opts?.signal, () => verifyInScope(vault, opts));
+}
+
+async function verifyInScope(vault: Vault, opts: VerifyOptions = {}): Promise<VerifyResult> {
   return new VerifyRun(vault, opts).execute();
 }
 

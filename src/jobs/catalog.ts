@@ -8,6 +8,7 @@ import type { BackupStatus } from './schemas.js';
 import { chainFacts, serviceFields, serviceTime, type ServiceFields } from '../metrics/service-fields.js';
 import type { BackupType, ManifestHeader } from '../vault/manifest.js';
 import type { Vault } from '../vault/vault.js';
+import { withOperationSignal } from '../vault/operation.js';
 
 export interface BackupSummary {
   backupId: string;
@@ -79,6 +80,8 @@ export interface ListBackupsOptions {
   volumeId?: string;
   /** Only backups in this state (the service's status filter). */
   status?: BackupStatus;
+  /** Cancels the listing (every request it makes). */
+  signal?: AbortSignal;
 }
 
 function summary(h: ManifestHeader, all: ManifestHeader[], state: ResolvedBackupState | undefined): BackupSummary {
@@ -129,7 +132,11 @@ async function statesById(vault: Vault, volumeId?: string): Promise<Map<string, 
 }
 
 /** Every backup, oldest first: those with a manifest and those still creating or failed. */
-export async function listBackups(vault: Vault, filter: ListBackupsOptions = {}): Promise<BackupListEntry[]> {
+export function listBackups(vault: Vault, filter: ListBackupsOptions = {}): Promise<BackupListEntry[]> {
+  return withOperationSignal(filter?.signal, () => listBackupsInScope(vault, filter));
+}
+
+async function listBackupsInScope(vault: Vault, filter: ListBackupsOptions = {}): Promise<BackupListEntry[]> {
   vault.refresh();
   const all = await vault.listBackups();
   const states = await statesById(vault, filter.volumeId);
@@ -144,7 +151,11 @@ export async function listBackups(vault: Vault, filter: ListBackupsOptions = {})
     .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.backupId.localeCompare(b.backupId));
 }
 
-export async function showBackup(vault: Vault, backupId: string): Promise<BackupRecord | PendingBackup> {
+export function showBackup(vault: Vault, backupId: string, opts: { signal?: AbortSignal } = {}): Promise<BackupRecord | PendingBackup> {
+  return withOperationSignal(opts.signal, () => showBackupInScope(vault, backupId));
+}
+
+async function showBackupInScope(vault: Vault, backupId: string): Promise<BackupRecord | PendingBackup> {
   vault.refresh();
   let h: ManifestHeader;
   try {

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { BlockvaultError, ErrorCodes, abortError, isAbort, isBusy, serviceCodes, type ServiceOp } from '../errors.js';
 import type { ProgressEvent } from '../metrics/progress.js';
+import { cleanupAfter, withOperationSignal } from '../vault/operation.js';
 import type { Vault } from '../vault/vault.js';
 import { JobKeys, isValidJobId } from './keys.js';
 import { recordStore, type RecordStore } from './record-store.js';
@@ -185,16 +186,21 @@ export class Job extends EventEmitter {
     const onOuter = () => this.#abort.abort(outer?.reason);
     if (outer?.aborted) onOuter();
     outer?.addEventListener('abort', onOuter, { once: true });
-    this.#timer = setInterval(() => void this.#heartbeat(), this.#heartbeatMs);
+    // Heartbeats and the operation make their requests under the job's signal: a cancel ends
+    // them at once, even on a server that hangs.
+    const signal = this.#abort.signal;
+    this.#timer = setInterval(() => void withOperationSignal(signal, () => this.#heartbeat()), this.#heartbeatMs);
     this.#timer.unref();
     let result: R | undefined;
     let error: unknown;
     try {
-      this.#set({ status: 'RUNNING', operation_status: 'running', phase: 'starting' });
-      await this.#flush();
-      this.emit('progress', this.#progressEvent()); // the first event comes at once, at 0 %
-      if (this.#abort.signal.aborted) throw abortError(this.#abort.signal.reason);
-      result = await spec.run(this.#context());
+      result = await withOperationSignal(signal, async () => {
+        this.#set({ status: 'RUNNING', operation_status: 'running', phase: 'starting' });
+        await this.#flush();
+        this.emit('progress', this.#progressEvent()); // the first event comes at once, at 0 %
+        if (signal.aborted) throw abortError(signal.reason);
+        return spec.run(this.#context());
+      });
     } catch (e) {
       error = e;
     }
@@ -203,8 +209,10 @@ export class Job extends EventEmitter {
     this.error = error;
     this.#ending = true;
     this.#finish(result, error);
-    await this.#flush().catch(() => {});
-    await this.#records.delete(JobKeys.cancelKey(this.id)).catch(() => {});
+    // The final record is written after a cancel too, under its own short bound then.
+    const settle = (fn: () => Promise<unknown>) => withOperationSignal(signal, () => cleanupAfter(signal, fn)).catch(() => {});
+    await settle(() => this.#flush());
+    await settle(() => this.#records.delete(JobKeys.cancelKey(this.id)));
     this.#finished = true;
     const rec = this.record;
     this.emit('done', rec);

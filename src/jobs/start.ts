@@ -10,6 +10,7 @@ import { prune, type PruneOptions, type PruneResult } from '../engine/prune.js';
 import { restore, type RestoreOptions, type RestoreResult } from '../engine/restore.js';
 import { verify, type VerifyOptions, type VerifyResult } from '../engine/verify.js';
 import type { ProgressEvent } from '../metrics/progress.js';
+import { cleanupAfter } from '../vault/operation.js';
 import { validateVolumeId, type Vault } from '../vault/vault.js';
 import { backupStates, clearBackupState, putBackupState } from './backup-records.js';
 import { launch, type Job, type JobContext, type JobOptions } from './job.js';
@@ -61,17 +62,12 @@ export function startBackup(vault: Vault, opts: StartBackupOptions): Promise<Job
           return r;
         } catch (e) {
           if (isBusy(e)) {
-            await clearBackupState(vault, opts.volumeId, backupId, ctx.jobId); // never started: no backup to show
+            await cleanupAfter(ctx.signal, () => clearBackupState(vault, opts.volumeId, backupId, ctx.jobId)); // never started: no backup to show
           } else {
             // The chunks it stored stay in the index: the next run reuses them.
             const { vbsCode, cbrCode } = serviceCodes(e, 'backup');
-            await putBackupState(vault, {
-              ...state,
-              status: 'error',
-              fail_reason: e instanceof Error ? e.message : String(e),
-              error_code: vbsCode,
-              cbr_error_code: cbrCode,
-            });
+            const failed = { ...state, status: 'error' as const, fail_reason: e instanceof Error ? e.message : String(e), error_code: vbsCode, cbr_error_code: cbrCode };
+            await cleanupAfter(ctx.signal, () => putBackupState(vault, failed));
           }
           throw e;
         }
@@ -112,7 +108,7 @@ export function startRestore(vault: Vault, opts: StartRestoreOptions): Promise<J
         try {
           return await restore(vault, { ...opts, signal: ctx.signal, onProgress: both(opts.onProgress, ctx) });
         } finally {
-          if (!held) await clearBackupState(vault, volumeId, opts.backupId, ctx.jobId);
+          if (!held) await cleanupAfter(ctx.signal, () => clearBackupState(vault, volumeId, opts.backupId, ctx.jobId));
         }
       },
     },
@@ -154,7 +150,7 @@ export function startDelete(vault: Vault, opts: StartDeleteOptions): Promise<Job
         try {
           return await deleteBackup(vault, opts.backupId, { signal: ctx.signal, onProgress: both(undefined, ctx) });
         } finally {
-          if (!held) await clearBackupState(vault, volumeId, opts.backupId, ctx.jobId);
+          if (!held) await cleanupAfter(ctx.signal, () => clearBackupState(vault, volumeId, opts.backupId, ctx.jobId));
         }
       },
     },
@@ -187,7 +183,9 @@ export function startPrune(vault: Vault, opts: StartPruneOptions): Promise<Job> 
         try {
           return await prune(vault, { ...opts, signal: ctx.signal, onProgress: both(opts.onProgress, ctx) });
         } finally {
-          for (const id of marked) await clearBackupState(vault, opts.volumeId, id, ctx.jobId).catch(() => {});
+          await cleanupAfter(ctx.signal, async () => {
+            for (const id of marked) await clearBackupState(vault, opts.volumeId, id, ctx.jobId).catch(() => {});
+          });
         }
       },
     },

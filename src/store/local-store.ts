@@ -25,6 +25,7 @@ import pLimit from 'p-limit';
 import { BlockvaultError, ErrorCodes, abortError } from '../errors.js';
 import { StoreError, StoreNotFoundError, checkKey, checkRange } from './store-errors.js';
 import type { CallOptions, GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
+import { callSignal, throwIfCancelled } from './operation-signal.js';
 
 export const TMP_DIR = '.tmp';
 /** Temp files older than this are crash leftovers (the lease TTL: no live writer is slower). */
@@ -125,19 +126,20 @@ export class LocalStore implements ObjectStore {
   }
 
   async get(key: string, opts?: GetOptions): Promise<Buffer> {
-    if (opts?.signal?.aborted) throw abortError(opts.signal.reason);
+    const signal = callSignal(opts?.signal);
+    if (signal?.aborted) throw abortError(signal.reason);
     const p = this.#path(key);
     try {
-      return await fs.readFile(p, opts?.signal ? { signal: opts.signal } : undefined);
+      return await fs.readFile(p, signal ? { signal } : undefined);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new StoreNotFoundError(this.url, key);
-      if ((e as Error).name === 'AbortError') throw abortError(opts?.signal?.reason);
+      if ((e as Error).name === 'AbortError') throw abortError(signal?.reason);
       throw storeError(e, 'read', p);
     }
   }
 
   async getRange(key: string, offset: number, length: number, opts?: GetOptions): Promise<Buffer> {
-    if (opts?.signal?.aborted) throw abortError(opts.signal.reason);
+    throwIfCancelled(opts);
     const p = this.#path(key);
     checkRange(key, offset, length, this.url);
     let fh: fs.FileHandle | undefined;
@@ -161,7 +163,7 @@ export class LocalStore implements ObjectStore {
   }
 
   async put(key: string, body: Buffer, opts: PutOptions = {}): Promise<boolean> {
-    if (opts.signal?.aborted) throw abortError(opts.signal.reason);
+    throwIfCancelled(opts);
     const final = this.#path(key);
     const dir = path.dirname(final);
     if (opts.ifAbsent && (await exists(final))) return false;
@@ -205,7 +207,7 @@ export class LocalStore implements ObjectStore {
   }
 
   async head(key: string, opts?: CallOptions): Promise<ObjectInfo | undefined> {
-    if (opts?.signal?.aborted) throw abortError(opts.signal.reason);
+    throwIfCancelled(opts);
     const p = this.#path(key);
     try {
       const st = await fs.stat(p);
@@ -219,7 +221,7 @@ export class LocalStore implements ObjectStore {
   async *list(prefix: string, opts?: CallOptions): AsyncIterable<ObjectInfo> {
     const slash = prefix.lastIndexOf('/');
     const base = slash >= 0 ? prefix.slice(0, slash) : '';
-    yield* this.#walk(base, prefix, opts?.signal);
+    yield* this.#walk(base, prefix, callSignal(opts?.signal));
   }
 
   async *#walk(rel: string, prefix: string, signal: AbortSignal | undefined): AsyncIterable<ObjectInfo> {
@@ -245,7 +247,7 @@ export class LocalStore implements ObjectStore {
   }
 
   async delete(key: string, opts?: CallOptions): Promise<void> {
-    if (opts?.signal?.aborted) throw abortError(opts.signal.reason);
+    throwIfCancelled(opts);
     const p = this.#path(key);
     await fs.rm(p, { force: true }).catch((e) => {
       throw storeError(e, 'delete', p);

@@ -4,7 +4,7 @@
 // can change a stored object through a buffer it holds, and a second read returns fresh bytes.
 import { checkKey, checkRange, StoreNotFoundError } from './store-errors.js';
 import type { CallOptions, GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
-import { abortError } from '../errors.js';
+import { throwIfCancelled } from './operation-signal.js';
 
 interface StoredObject {
   body: Buffer;
@@ -80,7 +80,7 @@ export class MemoryStore implements ObjectStore {
   }
 
   async *list(prefix: string, opts?: CallOptions): AsyncIterable<ObjectInfo> {
-    if (opts?.signal?.aborted) throw abortError(opts.signal.reason);
+    throwIfCancelled(opts);
     // A snapshot: puts and deletes during the walk do not disturb it.
     const hits = [...this.#objects].filter(([k]) => k.startsWith(prefix));
     for (const [key, o] of hits) yield { key, size: o.body.length, lastModified: o.lastModified };
@@ -92,7 +92,7 @@ export class MemoryStore implements ObjectStore {
   }
 
   async deleteMany(keys: string[], opts?: CallOptions): Promise<void> {
-    if (opts?.signal?.aborted) throw abortError(opts.signal.reason);
+    throwIfCancelled(opts);
     for (const k of keys) checkKey(k, this.url);
     for (const k of keys) this.#objects.delete(k);
   }
@@ -104,7 +104,7 @@ export class MemoryStore implements ObjectStore {
   async close(): Promise<void> {}
 
   #check(key: string, signal?: AbortSignal): void {
-    if (signal?.aborted) throw abortError(signal.reason);
+    throwIfCancelled({ signal });
     checkKey(key, this.url);
   }
 }

@@ -23,6 +23,7 @@
 //  - Errors are StoreError (src/store/store-errors.ts): a category (notFound, auth, conflict,
 //    throttled, timeout, network, serverError, badRequest, full, …) and `retryable`.
 //  - Cancellation: an aborted signal ends the call within seconds, with an "aborted" error.
+//    A call given no signal takes the operation's (operation-signal.ts: withOperationSignal).
 
 export {
   StoreError,

@@ -6,6 +6,7 @@
 // so an idle store cannot save up a large burst.
 import { abortError } from '../errors.js';
 import type { CallOptions, GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
+import { callSignal } from './operation-signal.js';
 
 export interface RateLimitOptions {
   /** Bytes per second of put bodies (0 or absent: no limit). */
@@ -91,17 +92,17 @@ export class RateLimitedStore implements ObjectStore {
   async get(key: string, opts?: GetOptions): Promise<Buffer> {
     const body = await this.inner.get(key, opts);
     // The size is known only once read: pay after, so the next read waits.
-    await this.download?.take(body.length, opts?.signal);
+    await this.download?.take(body.length, callSignal(opts?.signal));
     return body;
   }
 
   async getRange(key: string, offset: number, length: number, opts?: GetOptions): Promise<Buffer> {
-    await this.download?.take(length, opts?.signal);
+    await this.download?.take(length, callSignal(opts?.signal));
     return this.inner.getRange(key, offset, length, opts);
   }
 
   async put(key: string, body: Buffer, opts?: PutOptions): Promise<boolean> {
-    await this.upload?.take(body.length, opts?.signal);
+    await this.upload?.take(body.length, callSignal(opts?.signal));
     return this.inner.put(key, body, opts);
   }
 

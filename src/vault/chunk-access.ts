@@ -116,9 +116,14 @@ export class ChunkAccess {
       this.#index = p;
       this.#loaded = undefined;
       this.#gone.clear();
-      void p.then((i) => {
-        if (this.#index === p) this.#loaded = i;
-      }, () => {});
+      void p.then(
+        (i) => {
+          if (this.#index === p) this.#loaded = i;
+        },
+        () => {
+          if (this.#index === p) this.#index = undefined; // failed (cancelled, timed out): the next caller loads again
+        },
+      );
     }
     return this.#index;
   }

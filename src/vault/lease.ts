@@ -7,6 +7,7 @@ import os from 'node:os';
 import * as v from 'valibot';
 import { BlockvaultError, ErrorCodes, busyCodes, type ErrorCode } from '../errors.js';
 import { isNotFound, type ObjectStore } from '../store/object-store.js';
+import { runCleanup } from '../store/operation-signal.js';
 import { Layout } from './layout.js';
 import { IsoTime, PositiveInt, parseStored } from './schema.js';
 
@@ -242,8 +243,11 @@ function startRenewal(store: ObjectStore, key: string, record: LeaseRecord, ttl:
       if (released) return;
       released = true;
       clearInterval(timer);
-      const held = await readLease(store, key).catch(() => undefined);
-      if (held?.leaseId === current.leaseId) await store.delete(key);
+      // Still attempted after a cancel, under its own short bound (not the cancelled signal).
+      await runCleanup(async () => {
+        const held = await readLease(store, key).catch(() => undefined);
+        if (held?.leaseId === current.leaseId) await store.delete(key);
+      });
     },
   };
 }

@@ -9,6 +9,7 @@ import { openStore, type StoreOptions } from '../store/open-store.js';
 import { isNotFound, type ObjectStore } from '../store/object-store.js';
 import { instrumentStore, type StoreObserver } from '../store/instrumented-store.js';
 import type { EncryptionContext } from '../crypto/keyring.js';
+import { runCleanup, withOperationSignal } from '../store/operation-signal.js';
 import { BlockMap } from './block-map.js';
 import {
   ChunkAccess,
@@ -45,6 +46,8 @@ export type { ChunkCodec, ChunkListing, PutChunkInfo, PutChunkResult, ReadChunkO
 export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions, IndexFlushPolicy, VaultConfigOptions {
   /** Told of every store request (metrics, logs): see src/store/instrumented-store.ts. */
   observe?: StoreObserver;
+  /** Cancels the open (every request it makes); each operation takes its own signal after. */
+  signal?: AbortSignal;
 }
 
 export class Vault {
@@ -172,7 +175,11 @@ export class Vault {
     return this.config.blockSize;
   }
 
-  static async open(location: string, opts: OpenVaultOptions = {}): Promise<Vault> {
+  static open(location: string, opts: OpenVaultOptions = {}): Promise<Vault> {
+    return withOperationSignal(opts.signal, () => Vault.#open(location, opts));
+  }
+
+  static async #open(location: string, opts: OpenVaultOptions): Promise<Vault> {
     // A local vault defers the fdatasync of chunk objects to the sync() before each manifest
     // (src/store/local-store.ts says why that is crash-safe); every other object stays durable on put.
     const file = { deferSyncPrefixes: [Layout.chunkPrefix], ...opts.store?.file };
@@ -193,7 +200,8 @@ export class Vault {
   }
 
   async close(): Promise<void> {
-    await this.#chunks.flushIndex().catch(() => {});
+    // Bounded on its own: closing after a cancel or a hung server must not wait a call timeout.
+    await runCleanup(() => this.#chunks.flushIndex()).catch(() => {});
     await this.#store.close();
   }
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { newCommand } from '../command.js';
-import { emit, storeOptions, vaultLocation } from '../context.js';
+import { emit, storeOptions, underCancellation, vaultLocation } from '../context.js';
 import { addVaultOptions, type CommonOpts } from '../options.js';
 
 interface RepairOpts extends CommonOpts {
@@ -18,7 +18,7 @@ A sound config is left as it is (and its copy made if the vault had none).`,
   ).option('--replace-damaged', 'also replace a config that is present but does not decode');
   addVaultOptions(cmd).action(async (opts: RepairOpts) => {
     const { repairVaultConfig } = await import('../../vault/config-store.js');
-    const r = await repairVaultConfig(vaultLocation(opts), { ...storeOptions(opts), replaceDamaged: opts.replaceDamaged });
+    const r = await underCancellation(() => repairVaultConfig(vaultLocation(opts), { ...storeOptions(opts), replaceDamaged: opts.replaceDamaged }));
     emit(opts, { ...r }, () =>
       r.repaired
         ? `config of vault ${r.vaultId} written back from its copy${r.checkedChunk ? ` (checked against chunk ${r.checkedChunk})` : ''}`

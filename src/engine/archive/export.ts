@@ -7,6 +7,7 @@ import { abortError, throwIfAborted } from '../../errors.js';
 import { BlockMap } from '../../vault/block-map.js';
 import { EntryKind, chunkStats, encodeManifest, type ManifestEntry } from '../../vault/manifest.js';
 import type { Vault } from '../../vault/vault.js';
+import { withOperationSignal } from '../../vault/operation.js';
 import { ARCHIVE_FORMAT, ARCHIVE_VERSION, HEADER_ENTRY, MANIFEST_ENTRY, blake3Hex, chunkKeyId, type ArchiveHeader } from './format.js';
 import { ArchiveWriter } from './writer.js';
 
@@ -45,7 +46,11 @@ export interface ExportResult {
   elapsedMs: number;
 }
 
-export async function exportBackup(vault: Vault, backupId: string, opts: ExportOptions): Promise<ExportResult> {
+export function exportBackup(vault: Vault, backupId: string, opts: ExportOptions): Promise<ExportResult> {
+  return withOperationSignal(opts?.signal, () => exportBackupInScope(vault, backupId, opts));
+}
+
+async function exportBackupInScope(vault: Vault, backupId: string, opts: ExportOptions): Promise<ExportResult> {
   const started = Date.now();
   const signal = opts.signal;
   throwIfAborted(signal);

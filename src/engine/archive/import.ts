@@ -13,6 +13,7 @@ import { BlockvaultError, ErrorCodes, abortError, throwIfAborted } from '../../e
 import type { Lease } from '../../vault/lease.js';
 import { EntryKind, chunkStats, entries, type Manifest, type ManifestEntry } from '../../vault/manifest.js';
 import type { Vault } from '../../vault/vault.js';
+import { withOperationSignal, runCleanup } from '../../vault/operation.js';
 import { importedHeader } from '../copy-replica.js';
 import type { ArchiveProgress } from './export.js';
 import { chunkEntryName, chunkKeyId, type ArchiveHeader } from './format.js';
@@ -37,7 +38,11 @@ export interface ImportResult {
   elapsedMs: number;
 }
 
-export async function importArchive(vault: Vault, input: Readable, opts: ImportOptions = {}): Promise<ImportResult> {
+export function importArchive(vault: Vault, input: Readable, opts: ImportOptions = {}): Promise<ImportResult> {
+  return withOperationSignal(opts?.signal, () => importArchiveInScope(vault, input, opts));
+}
+
+async function importArchiveInScope(vault: Vault, input: Readable, opts: ImportOptions = {}): Promise<ImportResult> {
   const started = Date.now();
   const signal = opts.signal;
   throwIfAborted(signal);
@@ -161,7 +166,7 @@ export async function importArchive(vault: Vault, input: Readable, opts: ImportO
     return result(false);
   } finally {
     await Promise.allSettled(inflight);
-    await vault.flushIndex().catch(() => {});
+    await runCleanup(() => vault.flushIndex()).catch(() => {});
     await lease?.release().catch(() => {});
   }
 }

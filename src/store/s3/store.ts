@@ -15,6 +15,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { CallOptions, GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from '../object-store.js';
+import { callSignal } from '../operation-signal.js';
 import { StoreError, StoreNotFoundError, checkKey, checkRange } from '../store-errors.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
 import { readBody, retryPolicy, withRetries, type Attempt, type RetryPolicy, type RetryStats } from './attempts.js';
@@ -112,7 +113,7 @@ export class S3Store implements ObjectStore {
     opts: { policy?: RetryPolicy; sendBytes?: number } = {},
   ): Promise<T> {
     if (this.closed) return Promise.reject(new StoreError('other', `S3 store ${this.url} is closed`));
-    return withRetries(opts.policy ?? this.policy, this.limiter, this.ctx(operation, key), this.stats, signal, run, opts.sendBytes);
+    return withRetries(opts.policy ?? this.policy, this.limiter, this.ctx(operation, key), this.stats, callSignal(signal), run, opts.sendBytes);
   }
 
   private async checkBucket(): Promise<void> {
