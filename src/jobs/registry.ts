@@ -9,7 +9,7 @@
 // Finished records expire after keepFinishedMs (default 7 days), swept by listJobs and gc.
 import os from 'node:os';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
-import { DEFAULT_LEASE_TTL_MS, type LeaseRecord } from '../vault/lease.js';
+import { DEFAULT_LEASE_TTL_MS, processAlive, type LeaseRecord } from '../vault/lease.js';
 import type { Vault } from '../vault/vault.js';
 import { DEFAULT_HEARTBEAT_MS } from './job.js';
 import { JobKeys } from './keys.js';
@@ -33,14 +33,6 @@ export interface ListJobsOptions extends ReadJobOptions {
   keepFinishedMs?: number;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function readLease(records: RecordStore, scope: string): Promise<LeaseRecord | undefined> {
   const body = await records.get(JobKeys.leaseKey(scope));

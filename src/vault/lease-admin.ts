@@ -4,7 +4,7 @@
 import os from 'node:os';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
 import { isNotFound, type ObjectStore } from '../store/object-store.js';
-import { LEASE_PREFIX, type LeaseRecord } from './lease.js';
+import { LEASE_PREFIX, processAlive, type LeaseRecord } from './lease.js';
 
 export type LeaseState = 'held' | 'expired' | 'dead-process' | 'unreadable';
 
@@ -19,14 +19,6 @@ export interface LeaseEntry {
   markers: string[];
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** held, or why it is no longer: past its expiry, or its process (on this host) is gone. */
 export function leaseState(rec: LeaseRecord, now = Date.now()): LeaseState {
