@@ -4,8 +4,9 @@ import { ioError } from '../../errors.js';
 import { formatBytes } from '../../metrics/units.js';
 import { newCommand, usageError } from '../command.js';
 import { cancellationSignal, emit, logger, withVault } from '../context.js';
-import { addVaultOptions, parsePositiveInt, parseSizeOption, percentParser, type CommonOpts } from '../options.js';
+import { addMetricsOption, addVaultOptions, parsePositiveInt, parseSizeOption, percentParser, type CommonOpts } from '../options.js';
 import { progressEmitter } from '../progress-events.js';
+import { runMetrics } from '../run-metrics.js';
 
 interface BackupOpts extends CommonOpts {
   volume?: string;
@@ -18,6 +19,7 @@ interface BackupOpts extends CommonOpts {
   changedExtents?: string;
   allocatedExtents?: string;
   verifyUnchanged?: number;
+  metricsListen?: string;
 }
 
 /** What the command reads must exist before anything is created (a failed backup makes no vault). */
@@ -54,6 +56,7 @@ The vault is created by the first backup if it does not exist.`,
     .option('--changed-extents <file>', "what changed since the parent backup's snapshot: only blocks it touches are read")
     .option('--allocated-extents <file>', 'bytes outside these extents are zeros and never read')
     .option('--verify-unchanged <pct>', 'first re-read PCT % of the blocks a list skips; a mismatch drops the lists', percentParser(true));
+  addMetricsOption(cmd);
   addVaultOptions(cmd, true).action(async (image: string, opts: BackupOpts) => {
     if (!opts.volume) throw usageError(cmd, 'missing --volume ID (the volume this backup belongs to)');
     // The ids, the options and the input (a regular file or a block device, never a FIFO)
@@ -65,6 +68,7 @@ The vault is created by the first backup if it does not exist.`,
     const { backup } = await import('../../engine/backup.js');
     const log = await logger(opts);
     const cancel = cancellationSignal();
+    const metrics = await runMetrics(opts, 'backup');
     await withVault(
       opts,
       async (vault) => {
@@ -83,7 +87,7 @@ The vault is created by the first backup if it does not exist.`,
             verifyUnchanged: opts.verifyUnchanged,
             concurrency: opts.concurrency,
             signal: cancel.signal,
-            onProgress: out.onProgress,
+            onProgress: metrics.wrap(out.onProgress),
             everyBytes: out.everyBytes,
           });
         } finally {
@@ -105,7 +109,7 @@ The vault is created by the first backup if it does not exist.`,
           ].join('\n');
         });
       },
-      { create: true, blockSize: opts.blockSize },
+      { create: true, blockSize: opts.blockSize, ...metrics.vaultOptions },
     );
   });
 }
