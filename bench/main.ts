@@ -319,6 +319,7 @@ export async function runBench(argv: string[]): Promise<number> {
         if (!fresh) await makeInput(a, image, work);
         fresh = false;
         if (who === 'ours') {
+          if (!a.vaults.includes('local')) continue;
           our.push(...(await runOurs(a, image, work, 'local', run, log)));
           // The durable-write floors right after our run, in the same round.
           const full = our.find((m) => m.scenario === 'full');
