@@ -3,7 +3,9 @@
 //
 // - cpuFloorSeconds: the 2-core CPU floor of a full backup: reading the whole image (one pass,
 //   warm cache, counted on one core of two) + keyed BLAKE3 + LZ4 of its non-zero blocks over
-//   two workers (CeilingLab's aggregate rates). Perfect overlap assumed: a floor, not a goal.
+//   two workers (CeilingLab's rates per CPU-second of the worker threads, summed: what two whole
+//   cores do, so other work on the machine does not inflate the floor; on a quiet machine they
+//   equal the wall rates). Perfect overlap assumed: a floor, not a goal.
 // - readHashFloorSeconds: the same without LZ4: what an incremental without a list must do.
 // - durableWriteSeconds(bytes): writing that many bytes (taken from the image, 4 MiB writes)
 //   into a fresh file next to the vault, then one fdatasync. Used with the full backup's stored

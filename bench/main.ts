@@ -308,7 +308,13 @@ export async function runBench(argv: string[]): Promise<number> {
         await lab.close();
       }
       const dataBytes = nonZeroBlocks(image).length * BLOCK;
-      const floors: RoundFloors = cpuFloors(a.size, dataBytes, { readMBps: ceilings.read!, blake3x2MBps: ceilings.blake3x2!, lz4x2MBps: ceilings.lz4x2! });
+      // Rates per CPU-second of the two workers: what two whole cores do, whatever else runs.
+      const perCpu = (cpu: number | undefined, wall: number) => (cpu !== undefined && Number.isFinite(cpu) ? cpu : wall);
+      const floors: RoundFloors = cpuFloors(a.size, dataBytes, {
+        readMBps: ceilings.read!,
+        blake3x2MBps: perCpu(ceilings.blake3x2cpu, ceilings.blake3x2!),
+        lz4x2MBps: perCpu(ceilings.lz4x2cpu, ceilings.lz4x2!),
+      });
       // A, B, C rotated each round: no contender always runs first (or always after the others).
       const contenders = ['ours', ...a.peers] as const;
       const order = contenders.map((_, i) => contenders[(i + run) % contenders.length]!);
