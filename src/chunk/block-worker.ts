@@ -32,8 +32,8 @@ const hasher = new ChunkHasher(Buffer.from(hashKey));
 // and each worker held ~60 MB of dead LZ4 output (none: 284 MB peak). The wrappers die young,
 // so a minor collection (a scavenge of the small young generation) frees them as well as a full
 // one did, at a fraction of its cost, which lets it run every 8 MiB instead of every 32 MiB
-// (2 GiB mixed image: Mark-Compact events 55 → 9; peak RSS 177–185 MB at 32 MiB, 161–164 MB
-// at 8 MiB, 156–163 MB at 4 MiB, user CPU the same). `gc` comes from a fresh context made
+// (2 GiB mixed image: Mark-Compact events 55 → 9; peak RSS 173–180 MiB at 32 MiB, 158–160 MiB
+// at 8 MiB, 152–159 MiB at 4 MiB, user CPU the same). `gc` comes from a fresh context made
 // after --expose-gc is set, since a Worker's execArgv cannot carry V8 flags.
 v8.setFlagsFromString('--expose-gc');
 const collect = vm.runInNewContext('gc') as (opts?: { type: 'minor' | 'major' }) => void;
