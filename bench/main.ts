@@ -6,12 +6,16 @@
 // --encrypt (or BLOCKVAULT_BENCH_ENCRYPT=1): our vaults are encrypted (AES-256-GCM, a key
 // file, so no passphrase KDF is timed); compare with a plain run of the same arguments.
 //
-// Every performance claim of the project is made here, as ratios measured side by side in one
-// run: blockvault against restic and borg on the same bytes and the same mutation, and against
-// the machine's own ceilings (sequential read, keyed BLAKE3 and LZ4 over two workers). Each
-// operation runs as its own process under GNU time, so CPU seconds and peak RSS are its own.
-// The machines are shared and noisy: each figure is the median of --runs runs.
-// MB = 2^20 bytes throughout.
+// Every performance claim of the project is made here, as ratios measured side by side: in each
+// round blockvault, restic and borg run one after the other on the same bytes and the same
+// mutation (the order rotated per round: A B C, B C A, C A B), and the machine's floors are
+// measured in that round too (2-core CPU floor of read + BLAKE3 + LZ4, read + BLAKE3, durable
+// write of the stored and of the restored bytes, start-up; bench/floors.ts). Ratios are taken
+// per round, then the median over rounds (issue 13's targets: bench/targets.ts). Each operation
+// runs as its own process under GNU time, so CPU seconds and peak RSS are its own.
+// Output: bench/out/results.json and bench/out/results.svg; --write-results also rewrites
+// bench/RESULTS.md and bench/results.svg. MB = 2^20 bytes throughout.
+// Quick smoke run: --size 64MiB --runs 1 --peers none --vaults local.
 //
 // Scenarios: full, incremental (1 % changed, no list), incremental-extents (another 1 %, with
 // --changed-extents), restore (the latest), restore-mid (the first incremental: a mid-chain
@@ -21,7 +25,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CeilingLab, median, readMBps } from './ceilings.js';
+import { BLOCK, CeilingLab, median, nonZeroBlocks, readMBps } from './ceilings.js';
+import { renderChart, type ChartGroup } from './chart.js';
+import { cpuFloors, durableWriteSeconds, startupSeconds, type RoundFloors, type Startup } from './floors.js';
+import { evaluateTargets, formatTargets, type ExtraInputs } from './targets.js';
 import { formatSize, makeExt4Image, makeMixedImage, makeSparseImage, mutateImage, parseSize } from './inputs.js';
 import { PEER_NAMES, isMissing, runMeasured, type Missing, type PeerName, type PeerRound } from './peers.js';
 import { runPeerRound } from './peers.js';
@@ -110,7 +117,7 @@ function parse(argv: string[]): Args {
       case '--encrypt': a.encrypt = true; break;
       case '-h':
       case '--help':
-        process.stdout.write(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(0, 14).join('\n') + '\n');
+        process.stdout.write(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(0, 23).join('\n') + '\n');
         process.exit(0);
       default: throw new Error(`unknown option ${k}`);
     }
@@ -132,6 +139,8 @@ interface OurMeasure {
   changedBytes?: number;
   AT?: number;
   SS?: number;
+  /** Restore scenarios: allocated bytes of the restored file (what the disk had to take). */
+  restoredAllocBytes?: number;
 }
 
 const CLI = path.join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
@@ -240,7 +249,8 @@ async function runOurs(a: Args, image: string, work: string, vault: VaultKind, r
     ] as const) {
       if (!want.has(sc)) continue;
       const target = path.join(work, `restored-${run}.img`);
-      const r = await ours(['restore', id, target, ...vaultArgs], sc, vault, size, ctx);
+      const r = await ours(['restore', id, target, '--vault', location], sc, vault, size, ctx); // restore takes no --create-bucket
+      r.m.restoredAllocBytes = fs.statSync(target).blocks * 512;
       out.push(r.m);
       log(`  ${vault} ${sc}: ${r.m.wallSeconds.toFixed(2)} s, ${r.m.mbps.toFixed(0)} MB/s`);
       fs.rmSync(target, { force: true });
@@ -287,12 +297,18 @@ export async function runBench(argv: string[]): Promise<number> {
   const log = (s: string) => process.stderr.write(s + '\n');
   const work = fs.mkdtempSync(path.join(a.dir ?? os.tmpdir(), 'bvbench-'));
   const image = path.join(work, 'mixed.img');
-  const samples: { ours: OurMeasure[]; peers: Record<string, PeerRound | Missing>; ceilings: Record<string, number> }[] = [];
+  const samples: { ours: OurMeasure[]; peers: Record<string, PeerRound | Missing>; ceilings: Record<string, number>; floors: RoundFloors; startup: Startup; order: string[] }[] = [];
+  let largeVault: ExtraInputs['largeVault'];
   const machine = machineInfo({ dir: work });
   if (a.largeVault) {
     try {
       const lv = await runLargeVault({ work, chunks: a.vaultChunks, runs: a.runs, log });
       writeJson(path.join(path.dirname(a.out), 'large-vault.json'), { at: new Date().toISOString(), machine, ...lv.json });
+      const steps = (lv.json.steps ?? []) as { step: string; rssMiB?: number }[];
+      largeVault = {
+        backupPeakRssMiB: steps.filter((r) => r.step.includes('backup') && r.rssMiB !== undefined).map((r) => r.rssMiB!),
+        indexLoadSeconds: ((lv.json.perRun ?? []) as { loadMsWarm?: number }[]).flatMap((r) => (typeof r.loadMsWarm === 'number' ? [r.loadMsWarm / 1000] : [])),
+      };
       process.stdout.write(lv.text + '\n');
     } finally {
       if (!a.scenarios.length) fs.rmSync(work, { recursive: true, force: true });
@@ -312,24 +328,52 @@ export async function runBench(argv: string[]): Promise<number> {
       } finally {
         await lab.close();
       }
-      let peers: Record<string, PeerRound | Missing> = {};
-      if (a.peers.length) {
-        peers = await runPeerRound({
-          peers: a.peers,
-          image,
-          workDir: work,
-          order: run % 2 ? 'reverse' : 'forward',
-          mutate: () => mutateImage(image, { fraction: a.fraction, seed: a.seed * 1000 + run + 1 }),
-          log: (s) => log(`  ${s}`),
-        });
-        await makeInput(a, image, work); // the same bytes for us
-      }
+      const dataBytes = nonZeroBlocks(image).length * BLOCK;
+      // Rates per CPU-second of the two workers: what two whole cores do, whatever else runs.
+      const perCpu = (cpu: number | undefined, wall: number) => (cpu !== undefined && Number.isFinite(cpu) ? cpu : wall);
+      const floors: RoundFloors = cpuFloors(a.size, dataBytes, {
+        readMBps: ceilings.read!,
+        blake3x2MBps: perCpu(ceilings.blake3x2cpu, ceilings.blake3x2!),
+        lz4x2MBps: perCpu(ceilings.lz4x2cpu, ceilings.lz4x2!),
+      });
+      // A, B, C rotated each round: no contender always runs first (or always after the others).
+      const contenders = ['ours', ...a.peers] as const;
+      const order = contenders.map((_, i) => contenders[(i + run) % contenders.length]!);
+      const peers: Record<string, PeerRound | Missing> = {};
       const our: OurMeasure[] = [];
-      for (const v of a.vaults) {
-        our.push(...(await runOurs(a, image, work, v, run, log)));
-        if (v !== a.vaults.at(-1)) await makeInput(a, image, work);
+      let fresh = true; // the image holds the seed's bytes, not yet mutated
+      for (const who of order) {
+        if (!fresh) await makeInput(a, image, work);
+        fresh = false;
+        if (who === 'ours') {
+          if (!a.vaults.includes('local')) continue;
+          our.push(...(await runOurs(a, image, work, 'local', run, log)));
+          // The durable-write floors right after our run, in the same round.
+          const full = our.find((m) => m.scenario === 'full');
+          const rest = our.find((m) => m.scenario === 'restore');
+          if (full?.storedBytes) Object.assign(floors, { storedBytes: full.storedBytes, storedWriteSeconds: durableWriteSeconds(work, full.storedBytes, image) });
+          if (rest?.restoredAllocBytes) Object.assign(floors, { restoredBytes: rest.restoredAllocBytes, restoredWriteSeconds: durableWriteSeconds(work, rest.restoredAllocBytes, image) });
+          log(`  floors: CPU ${floors.cpuFloorSeconds.toFixed(2)} s, read+hash ${floors.readHashFloorSeconds.toFixed(2)} s, durable write of stored ${floors.storedWriteSeconds?.toFixed(2) ?? 'n/a'} s, of restored ${floors.restoredWriteSeconds?.toFixed(2) ?? 'n/a'} s`);
+        } else {
+          Object.assign(
+            peers,
+            await runPeerRound({
+              peers: [who],
+              image,
+              workDir: work,
+              mutate: () => mutateImage(image, { fraction: a.fraction, seed: a.seed * 1000 + run + 1 }),
+              log: (s) => log(`  ${s}`),
+            }),
+          );
+        }
       }
-      samples.push({ ours: our, peers, ceilings });
+      if (a.vaults.includes('s3')) {
+        await makeInput(a, image, work);
+        our.push(...(await runOurs(a, image, work, 's3', run, log)));
+      }
+      const startup = await startupSeconds(CLI, work);
+      log(`  start-up: blockvault --version ${startup.cliSeconds.toFixed(3)} s, node -e 0 ${startup.nodeSeconds.toFixed(3)} s`);
+      samples.push({ ours: our, peers, ceilings, floors, startup, order: [...order] });
     }
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
@@ -340,6 +384,8 @@ export async function runBench(argv: string[]): Promise<number> {
   const peerOp = (p: string, op: 'full' | 'incremental' | 'restore') =>
     med(samples.map((s) => (isMissing(s.peers[p]) || !s.peers[p] ? undefined : (s.peers[p] as PeerRound)[op].wallSeconds)));
   const peerGrowth = (p: string) => med(samples.map((s) => (s.peers[p] && !isMissing(s.peers[p]) ? (s.peers[p] as PeerRound).incremental.repoGrowthBytes : undefined)));
+  const peerStat = (p: string, op: 'full' | 'incremental' | 'restore', f: (m: PeerRound['full']) => number) =>
+    med(samples.map((s) => (isMissing(s.peers[p]) || !s.peers[p] ? undefined : f((s.peers[p] as PeerRound)[op]))));
   const peerMissing = a.peers.filter((p) => samples.every((s) => isMissing(s.peers[p])));
   const rows: (string | number | undefined)[][] = [];
   const summary: Record<string, unknown>[] = [];
@@ -351,8 +397,15 @@ export async function runBench(argv: string[]): Promise<number> {
       if (!ms.length) continue;
       const wall = med(ms.map((m) => m.wallSeconds))!;
       const mbps = size / MiB / wall;
-      const restic = peerFor[sc] ? peerOp('restic', peerFor[sc]!) : undefined;
-      const borg = peerFor[sc] ? peerOp('borg', peerFor[sc]!) : undefined;
+      // Peer over ours, per round (the same round, the same load), then the median.
+      const pairedRatio = (p: string) =>
+        peerFor[sc]
+          ? med(samples.map((s) => {
+              const mine = s.ours.find((m) => m.vault === v && m.scenario === sc);
+              const theirs = s.peers[p] && !isMissing(s.peers[p]) ? (s.peers[p] as PeerRound)[peerFor[sc]!].wallSeconds : undefined;
+              return mine && theirs !== undefined ? theirs / mine.wallSeconds : undefined;
+            }))
+          : undefined;
       const stored = med(ms.map((m) => m.storedBytes));
       const changed = med(ms.map((m) => m.changedBytes));
       const row = {
@@ -367,8 +420,8 @@ export async function runBench(argv: string[]): Promise<number> {
         objects: med(ms.map((m) => m.objects)),
         AT: med(ms.map((m) => m.AT)),
         SS: med(ms.map((m) => m.SS)),
-        vsRestic: restic ? restic / wall : undefined,
-        vsBorg: borg ? borg / wall : undefined,
+        vsRestic: pairedRatio('restic'),
+        vsBorg: pairedRatio('borg'),
         ofReadCeiling: ceil('read') ? mbps / ceil('read')! : undefined,
         samples: ms.map((m) => m.wallSeconds),
       };
@@ -396,7 +449,10 @@ export async function runBench(argv: string[]): Promise<number> {
   const peerRows = ['restic', 'borg'].flatMap((p) =>
     peerMissing.includes(p as PeerName) || !a.peers.includes(p as PeerName)
       ? [[p, a.peers.includes(p as PeerName) ? 'missing (not installed)' : 'not run', undefined, undefined, undefined]]
-      : (['full', 'incremental', 'restore'] as const).map((op) => [p, op, peerOp(p, op), size / MiB / peerOp(p, op)!, op === 'incremental' ? (peerGrowth(p) ?? 0) / MiB : undefined]),
+      : [
+          ...(['full', 'incremental', 'restore'] as const).map((op) => [p, op, peerOp(p, op), size / MiB / peerOp(p, op)!, peerStat(p, op, (m) => m.cpuSeconds), peerStat(p, op, (m) => (m.maxRssKiB ?? NaN) / 1024), op === 'incremental' ? (peerGrowth(p) ?? 0) / MiB : undefined]),
+          [p, 'restore + sync', peerStat(p, 'restore', (m) => m.wallSeconds + (m as PeerRound['restore']).syncSeconds), undefined, undefined, undefined, undefined],
+        ],
   );
   const ceilings = { readMBps: ceil('read'), blake3x2MBps: ceil('blake3x2'), blake3x2CpuMBps: ceil('blake3x2cpu'), lz4x2MBps: ceil('lz4x2'), lz4x2CpuMBps: ceil('lz4x2cpu') };
   // Issue 3's yardstick: S3 backup and restore against plain PUT/GET loops of the same objects.
@@ -416,15 +472,80 @@ export async function runBench(argv: string[]): Promise<number> {
       });
     }
   }
+  const extra: ExtraInputs = { ...(largeVault ? { largeVault } : {}) };
+  if (s3Ratios && !isMissing(s3Ratios)) {
+    extra.s3 = { backupRatios: s3Ratios.runs.map((r) => r.putLoopSeconds / r.backupSeconds), restoreRatios: s3Ratios.runs.map((r) => r.getLoopSeconds / r.restoreSeconds) };
+  }
+  const targets = evaluateTargets(samples, extra);
+  const floor = (f: (x: RoundFloors) => number | undefined) => med(samples.map((s) => f(s.floors)));
+  const floors = {
+    cpuFloorSeconds: floor((f) => f.cpuFloorSeconds),
+    readHashFloorSeconds: floor((f) => f.readHashFloorSeconds),
+    storedWriteSeconds: floor((f) => f.storedWriteSeconds),
+    restoredWriteSeconds: floor((f) => f.restoredWriteSeconds),
+    storedBytes: floor((f) => f.storedBytes),
+    restoredBytes: floor((f) => f.restoredBytes),
+    startupSeconds: med(samples.map((s) => s.startup.cliSeconds)),
+    nodeStartupSeconds: med(samples.map((s) => s.startup.nodeSeconds)),
+  };
   const command = `npx blockvault bench ${argv.join(' ')}`.trim();
-  const report = { command, at: new Date().toISOString(), machine, args: { ...a, size: formatSize(a.size) }, ceilings, results: summary, peers: peerRows, ratios, s3Ratios, samples };
+  const report = { command, at: new Date().toISOString(), machine, args: { ...a, size: formatSize(a.size) }, ceilings, floors, targets, results: summary, peers: peerRows, ratios, s3Ratios, samples };
   writeJson(a.out, report);
+  const wallOf = (sc: Scenario) => summary.find((r) => r.vault === 'local' && r.scenario === sc)?.wallSeconds as number | undefined;
+  const groups: ChartGroup[] = [
+    {
+      title: 'full backup',
+      bars: [
+        { label: 'blockvault', seconds: wallOf('full'), kind: 'ours' },
+        { label: 'restic', seconds: peerOp('restic', 'full'), kind: 'peer' },
+        { label: 'borg', seconds: peerOp('borg', 'full'), kind: 'peer' },
+        { label: '2-core CPU floor', seconds: floors.cpuFloorSeconds, kind: 'floor' },
+        { label: 'durable write of stored bytes', seconds: floors.storedWriteSeconds, kind: 'floor' },
+      ],
+    },
+    {
+      title: `incremental (${(a.fraction * 100).toFixed(0)} % changed, no list)`,
+      bars: [
+        { label: 'blockvault', seconds: wallOf('incremental'), kind: 'ours' },
+        { label: 'restic', seconds: peerOp('restic', 'incremental'), kind: 'peer' },
+        { label: 'borg', seconds: peerOp('borg', 'incremental'), kind: 'peer' },
+        { label: 'read + BLAKE3 floor', seconds: floors.readHashFloorSeconds, kind: 'floor' },
+      ],
+    },
+    {
+      title: 'restore (blockvault fsyncs)',
+      bars: [
+        { label: 'blockvault', seconds: wallOf('restore'), kind: 'ours' },
+        { label: 'restic, no sync', seconds: peerOp('restic', 'restore'), kind: 'peer' },
+        { label: 'restic + sync', seconds: peerStat('restic', 'restore', (m) => m.wallSeconds + (m as PeerRound['restore']).syncSeconds), kind: 'peer' },
+        { label: 'borg, no sync', seconds: peerOp('borg', 'restore'), kind: 'peer' },
+        { label: 'borg + sync', seconds: peerStat('borg', 'restore', (m) => m.wallSeconds + (m as PeerRound['restore']).syncSeconds), kind: 'peer' },
+        { label: 'durable write of restored bytes', seconds: floors.restoredWriteSeconds, kind: 'floor' },
+      ],
+    },
+    { title: 'start-up', bars: [{ label: 'blockvault --version', seconds: floors.startupSeconds, kind: 'ours' }, { label: 'node -e 0', seconds: floors.nodeStartupSeconds, kind: 'floor' }] },
+  ];
+  const svg = renderChart(`blockvault bench: ${formatSize(a.size)} ${a.image} image`, `wall seconds, medians of ${a.runs} round(s), shorter is better; ${report.at}`, groups);
+  const outSvg = path.join(path.dirname(a.out), 'results.svg');
+  fs.writeFileSync(outSvg, svg);
 
   const table = formatTable(
     ['vault', 'scenario', 'wall s', 'MB/s', 'CPU s', 'RSS MiB', 'stored MiB', 'stored/changed', 'AT', 'SS', '× restic', '× borg', 'of read'],
     rows,
   );
-  const peerTable = formatTable(['peer', 'op', 'wall s', 'MB/s', 'repo growth MiB'], peerRows);
+  const peerTable = formatTable(['peer', 'op', 'wall s', 'MB/s', 'CPU s', 'RSS MiB', 'repo growth MiB'], peerRows);
+  const floorTable = formatTable(
+    ['floor (same image, same round)', 'seconds'],
+    [
+      ['2-core CPU: read + BLAKE3 + LZ4', floors.cpuFloorSeconds],
+      ['read + BLAKE3 (incremental)', floors.readHashFloorSeconds],
+      [`durable write of the stored bytes (${((floors.storedBytes ?? NaN) / MiB).toFixed(0)} MiB)`, floors.storedWriteSeconds],
+      [`durable write of the restored bytes (${((floors.restoredBytes ?? NaN) / MiB).toFixed(0)} MiB)`, floors.restoredWriteSeconds],
+      ['start-up: blockvault --version', floors.startupSeconds],
+      ['start-up: node -e 0', floors.nodeStartupSeconds],
+    ],
+    { digits: 3 },
+  );
   const ceilTable = formatTable(
     ['ceiling (same image, same run)', 'MB/s', 'MB/s on own CPU'],
     [
@@ -442,6 +563,11 @@ export async function runBench(argv: string[]): Promise<number> {
     peerTable,
     '',
     ceilTable,
+    '',
+    floorTable,
+    '',
+    `targets (issue 13; per-round ratios, medians; round order: ${samples.map((s) => s.order.join('-')).join(', ')})`,
+    formatTargets(targets),
     '',
     `incremental with extent list / full: ${ratios.incrementalWithListOverFull?.toFixed(3) ?? 'n/a'}; ` +
       `device / file throughput: ${ratios.deviceOverFile?.toFixed(2) ?? 'n/a'}; ` +
@@ -461,11 +587,13 @@ export async function runBench(argv: string[]): Promise<number> {
     fs.writeFileSync(
       md,
       `# Benchmark results\n\nThe latest full run, written by the harness itself. Produced by:\n\n    ${command}\n\n` +
-        `at ${report.at}. Each figure is the median of ${a.runs} runs; ratios are measured side by side in the same run. ` +
-        `"× restic" is restic's wall time over ours (above 1: we are faster). "of read" is our logical MB/s over the machine's sequential read ceiling. ` +
-        `The machine is shared and noisy: read the ratios and CPU seconds before the absolute times.\n\n\`\`\`\n${text}\n\`\`\`\n\nFull samples: bench/out/results.json (not committed).\n`,
+        `at ${report.at}. Each figure is the median of ${a.runs} rounds. In every round blockvault, restic and borg run one after ` +
+        `the other on the same bytes (the order rotates per round), and the floors are measured in that round too; "× restic" and every ` +
+        `target ratio is computed per round, then the median is taken. "× restic" is restic's wall time over ours (above 1: we are faster). ` +
+        `"of read" is our logical MB/s over the machine's sequential read ceiling. Chart: [results.svg](results.svg).\n\n\`\`\`\n${text}\n\`\`\`\n\nFull samples: bench/out/results.json (not committed).\n`,
     );
-    log(`wrote ${md}`);
+    fs.writeFileSync(path.join(projectRoot(), 'bench', 'results.svg'), svg);
+    log(`wrote ${md} and bench/results.svg`);
   }
   return 0;
 }

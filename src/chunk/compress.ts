@@ -65,11 +65,15 @@ export function compressInto(data: Buffer, mode: Compression, target: Buffer, of
   target.writeUInt32LE(count, offset);
   let pos = offset + 4 + 4 * count;
   let any = false;
+  // Runs of text or random data span many segments: after a segment that compressed, the next
+  // is compressed without a sample (a wasted attempt costs one segment); after one that did
+  // not, the next is sampled first, so a random run costs samples, not compressions.
+  let lastPacked = false;
   for (let s = 0; s < count; s++) {
     const seg = data.subarray(s * SEGMENT_BYTES, Math.min((s + 1) * SEGMENT_BYTES, data.length));
     let out: Buffer = seg;
     let flag = 0;
-    if (seg.length <= SAMPLE_BYTES || sampleShrinks(seg, 0) || sampleShrinks(seg, seg.length - SAMPLE_BYTES)) {
+    if (lastPacked || seg.length <= SAMPLE_BYTES || sampleShrinks(seg, 0) || sampleShrinks(seg, seg.length - SAMPLE_BYTES)) {
       const packed = lz4(seg);
       if (packed.length < seg.length * KEEP_BELOW) {
         out = packed;
@@ -77,6 +81,7 @@ export function compressInto(data: Buffer, mode: Compression, target: Buffer, of
         any = true;
       }
     }
+    lastPacked = flag !== 0;
     target.writeUInt32LE((flag | out.length) >>> 0, offset + 4 + 4 * s);
     out.copy(target, pos);
     pos += out.length;

@@ -51,6 +51,20 @@ describe('compression', () => {
     expect(decompress(c.payload, 'lz4', mixed.length).equals(mixed)).toBe(true);
   });
 
+  it('text then random within a block: text segments compressed, random ones stored raw', () => {
+    // 1 MiB text, 1 MiB random, 2 MiB text: a random run right after compressed segments is
+    // tried once, then sampled; the text after it is found again.
+    const block = Buffer.concat([textLike(MiB, prng(7)), randomBytes(MiB), textLike(2 * MiB, prng(8))]);
+    const c = maybeCompress(block, 'lz4');
+    expect(c.compression).toBe('lz4');
+    const count = c.payload.readUInt32LE(0);
+    const packed = Array.from({ length: count }, (_, s) => (c.payload.readUInt32LE(4 + 4 * s) & 0x80000000) !== 0);
+    expect(packed.slice(0, 16).every(Boolean)).toBe(true);
+    expect(packed.slice(16, 32).some(Boolean)).toBe(false);
+    expect(packed.slice(32).every(Boolean)).toBe(true);
+    expect(decompress(c.payload, 'lz4', block.length).equals(block)).toBe(true);
+  });
+
   it('stores raw when compression is off for the vault', async () => {
     const text = textLike(MiB, prng(5));
     expect(maybeCompress(text, 'none').compression).toBe('none');
