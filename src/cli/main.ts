@@ -37,4 +37,15 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code));
+/** Exits once stdout and stderr have handed everything to the OS: a pipe's writes can still be
+ *  queued (an archive on stdout, a long NDJSON result), and process.exit would cut them off. */
+function flushThenExit(code: number): void {
+  let pending = 2;
+  const done = () => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
+main().then(flushThenExit);
