@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, closeSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, finish, runCli, type CliRun } from '../helpers/cli.js';
+import { CLI, finish, runCli, startCli, waitForLine, type CliRun } from '../helpers/cli.js';
 import { makeImage, overwrite, sha256File, tempDir, type Kind } from '../helpers/images.js';
 import { createTestBucket, getS3Endpoint, removeBucket, stopS3Server, type S3Endpoint } from '../helpers/s3-server.js';
 
@@ -123,6 +123,27 @@ describe('copy', () => {
       expect(result(r)).toMatchObject({ event: 'error', exitCode: 2 });
     }
     expect(existsSync(path.join(dir, 'x'))).toBe(false);
+  });
+
+  it('Ctrl-C stops a copy with exit 130 and records why; only whole backups are visible; a rerun finishes', async () => {
+    const dest = path.join(dir, 'cut');
+    const child = startCli(['copy', '--from', src, '--to', dest, '--all', '--limit', '512KiB', '--concurrency', '1', '--json']);
+    const done = finish(child);
+    await waitForLine(child, /"event":"progress"/);
+    child.kill('SIGINT');
+    const r = await done;
+    expect(r.code, r.stderr).toBe(130);
+    const err = result(r);
+    expect(err).toMatchObject({ event: 'error', code: 'BV.Aborted' });
+    const records = err.replicationRecords as Array<{ status: string; source_backup_id: string }>;
+    expect(records).toHaveLength(3);
+    expect(records.some((x) => x.status === 'failed')).toBe(true);
+    const visible = result(await ok(['list', '--vault', dest, '--json'])).backups.map((b: { backupId: string }) => b.backupId);
+    expect(visible).toEqual(err.copied);
+    expect(visible.length).toBeLessThan(3);
+    const rerun = result(await ok(['copy', '--from', src, '--to', dest, '--all', '--json']));
+    expect([...rerun.present.filter((id: string) => visible.includes(id)), ...rerun.copied].sort()).toEqual([...ids].sort());
+    for (const id of ids) await restoresExactly(dest, id, ['--allow-replica']);
   });
 
   it('draws a bar on a terminal: percent, backups, chunks sent', async () => {
