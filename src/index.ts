@@ -19,7 +19,7 @@ export { restore, type RestoreOptions, type RestoreResult } from './engine/resto
 export { openSource } from './source/block-device-source.js';
 export type { BlockSource, BlockRead } from './source/image-source.js';
 export { parseExtents, type Extent, type ExtentFormat } from './source/extents.js';
-export { listBackups, showBackup, isPendingBackup, type BackupRecord, type BackupSummary, type PendingBackup, type BackupListEntry, type ListBackupsOptions } from './engine/catalog.js';
+export { listBackups, showBackup, isPendingBackup, type BackupRecord, type BackupSummary, type PendingBackup, type BackupListEntry, type ListBackupsOptions } from './jobs/catalog.js';
 export { BlockvaultError, ErrorCodes, exitCodeFor, toBlockvaultError, type ErrorCode } from './errors.js';
 export { deleteBackup, type DeleteOptions, type DeleteResult } from './engine/delete.js';
 export { prune, type PruneOptions, type PruneResult } from './engine/prune.js';

@@ -101,6 +101,19 @@ export function parseTime(text: string): string {
   return text.trim();
 }
 
+/** --metrics-listen for one-shot runs (backup, restore): /metrics while the run lasts. */
+export function addMetricsOption(cmd: Command): Command {
+  return cmd.option('--metrics-listen <host:port>', 'serve Prometheus /metrics on HOST:PORT while this run lasts', parseHostPort);
+}
+
+/** HOST:PORT, IPv6 in brackets ([::1]:9464). */
+export function parseHostPort(text: string): string {
+  if (!/^(?:\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}$/.test(text) || Number(text.slice(text.lastIndexOf(':') + 1)) > 65535) {
+    throw new InvalidArgumentError('takes HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464');
+  }
+  return text;
+}
+
 export function parseEndpoint(text: string): string {
   let url: URL;
   try {

@@ -6,6 +6,7 @@ import { CHUNK_ID_BYTES, ChunkHasher } from '../chunk/identity.js';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
 import { openStore, type StoreOptions } from '../store/open-store.js';
 import { isNotFound, type ObjectStore } from '../store/object-store.js';
+import { instrumentStore, type StoreObserver } from '../store/instrumented-store.js';
 import { BlockMap } from './block-map.js';
 import {
   ChunkAccess,
@@ -57,6 +58,8 @@ export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions, IndexF
   /** For a new vault only: a replica of this vault, with its block size, compression and
    *  chunk-id key, so copies between them move chunk objects as stored (src/engine/copy.ts). */
   replicaOf?: { config: VaultConfig };
+  /** Told of every store request (metrics, logs): see src/store/instrumented-store.ts. */
+  observe?: StoreObserver;
 }
 
 
@@ -111,8 +114,9 @@ export class Vault {
   }
 
   /** A vault on an already-open store (tests, replication). */
-  static async onStore(store: ObjectStore, opts: OpenVaultOptions = {}): Promise<Vault> {
+  static async onStore(given: ObjectStore, opts: OpenVaultOptions = {}): Promise<Vault> {
     validateOpenOptions(opts);
+    const store = opts.observe ? instrumentStore(given, opts.observe) : given;
     let raw: Buffer | undefined;
     try {
       raw = await store.get(Layout.config);

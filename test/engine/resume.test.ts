@@ -38,7 +38,7 @@ async function killMidway(vaultDir: string, image: string, killAt: number, flush
 }
 
 describe('resume after kill -9', () => {
-  it('re-uploads at most one index interval of new chunk bytes (plus the blocks in flight)', async () => {
+  it('re-uploads at most two index intervals of new chunk bytes (plus the blocks in flight)', async () => {
     const vaultDir = path.join(dir, 'bytes-vault');
     const image = path.join(dir, 'bytes.img');
     await makeImage(image, { blockSize: BS, seed: 21, blocks: Array.from({ length: 240 }, () => 'random' as Kind) });
@@ -49,8 +49,11 @@ describe('resume after kill -9', () => {
     const vault = await openVault(vaultDir);
     try {
       const r = await backup(vault, { source: image, volumeId: 'vol-r' });
-      expect(r.counters.chunksRewritten).toBeLessThanOrEqual(16 + 2 + 2); // interval + in flight + progress lag
-      expect(r.counters.blocksDeduplicated).toBeGreaterThanOrEqual(killed - 20);
+      // The segment of one interval may still be on its way (it waits for its chunks' data to
+      // be durable) while the next interval fills: two intervals, the blocks in flight, and
+      // the lag of the child's progress lines.
+      expect(r.counters.chunksRewritten).toBeLessThanOrEqual(2 * 16 + 2 + 2);
+      expect(r.counters.blocksDeduplicated).toBeGreaterThanOrEqual(killed - (2 * 16 + 4));
     } finally {
       await vault.close();
     }

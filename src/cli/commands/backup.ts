@@ -4,8 +4,9 @@ import { ioError } from '../../errors.js';
 import { formatBytes } from '../../metrics/units.js';
 import { newCommand, usageError } from '../command.js';
 import { cancellationSignal, emit, logger, withVault } from '../context.js';
-import { addVaultOptions, intRangeParser, parsePositiveInt, parseSizeOption, parseTime, percentParser, type CommonOpts } from '../options.js';
+import { addMetricsOption, addVaultOptions, intRangeParser, parsePositiveInt, parseSizeOption, parseTime, percentParser, type CommonOpts } from '../options.js';
 import { progressEmitter } from '../progress-events.js';
+import { runMetrics } from '../run-metrics.js';
 
 interface BackupOpts extends CommonOpts {
   volume?: string;
@@ -22,6 +23,7 @@ interface BackupOpts extends CommonOpts {
   snapshotTime?: string;
   description?: string;
   fullBackupInterval?: number;
+  metricsListen?: string;
 }
 
 /** What the command reads must exist before anything is created (a failed backup makes no vault). */
@@ -64,6 +66,7 @@ The vault is created by the first backup if it does not exist.`,
     .option('--snapshot-time <time>', "the data's point in time (ISO 8601), reported as data_timestamp (default: when the read starts)", parseTime)
     .option('--description <text>', 'recorded as DESC in the service description')
     .option('--full-backup-interval <n>', 'incrementals allowed after a full before the next is forced: 0 every backup full, -1 never forced (-1..100)', intRangeParser(-1, 100));
+  addMetricsOption(cmd);
   addVaultOptions(cmd, true).action(async (image: string, opts: BackupOpts) => {
     if (!opts.volume) throw usageError(cmd, 'missing --volume ID (the volume this backup belongs to)');
     // The ids, the options and the input (a regular file or a block device, never a FIFO)
@@ -85,6 +88,7 @@ The vault is created by the first backup if it does not exist.`,
     const { backup } = await import('../../engine/backup.js');
     const log = await logger(opts);
     const cancel = cancellationSignal();
+    const metrics = await runMetrics(opts, 'backup');
     await withVault(
       opts,
       async (vault) => {
@@ -100,7 +104,7 @@ The vault is created by the first backup if it does not exist.`,
             verifyUnchanged: opts.verifyUnchanged,
             concurrency: opts.concurrency,
             signal: cancel.signal,
-            onProgress: out.onProgress,
+            onProgress: metrics.wrap(out.onProgress),
             everyBytes: out.everyBytes,
           });
         } finally {
@@ -122,7 +126,7 @@ The vault is created by the first backup if it does not exist.`,
           ].join('\n');
         });
       },
-      { create: true, blockSize: opts.blockSize },
+      { create: true, blockSize: opts.blockSize, ...metrics.vaultOptions },
     );
   });
 }

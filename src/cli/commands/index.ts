@@ -11,11 +11,14 @@ import { register as exportBackup } from './export.js';
 import { register as gc } from './gc.js';
 import { register as importArchive } from './import.js';
 import { register as init } from './init.js';
+import { register as job } from './job.js';
+import { register as jobs } from './jobs.js';
 import { register as list } from './list.js';
 import { register as locks } from './locks.js';
 import { register as prune } from './prune.js';
 import { register as repairConfig } from './repair-config.js';
 import { register as restore } from './restore.js';
+import { register as serve } from './serve.js';
 import { register as show } from './show.js';
 import { register as stats } from './stats.js';
 import { register as verify } from './verify.js';
@@ -34,9 +37,12 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   copy,
   exportBackup,
   importArchive,
+  jobs,
+  job,
   locks,
   repairConfig,
   cache,
+  serve,
   completion,
   bench,
 ];

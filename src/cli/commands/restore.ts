@@ -4,8 +4,9 @@ import { formatBytes } from '../../metrics/units.js';
 import { resolveBackupId } from '../backup-ids.js';
 import { newCommand } from '../command.js';
 import { cancellationSignal, emit, withVault } from '../context.js';
-import { addVaultOptions, parsePositiveInt, type CommonOpts } from '../options.js';
+import { addMetricsOption, addVaultOptions, parsePositiveInt, type CommonOpts } from '../options.js';
 import { progressEmitter } from '../progress-events.js';
+import { runMetrics } from '../run-metrics.js';
 
 interface RestoreOpts extends CommonOpts {
   force?: boolean;
@@ -33,9 +34,11 @@ does not restore replicas (BackupService.2004); allow it for disaster recovery.`
     .option('--target-is-zeroed', 'the device already reads as zeros: leave zero blocks alone')
     .option('--concurrency <n>', 'blocks in flight (default 8)', parsePositiveInt)
     .option('--allow-replica', 'restore a replica too (disaster recovery; the service refuses it)');
-  addVaultOptions(cmd).action(async (given: string, target: string, opts: RestoreOpts) => {
+  addMetricsOption(cmd);
+  addVaultOptions(cmd).action(async (given: string, target: string, opts: RestoreOpts & { metricsListen?: string }) => {
     const { restore } = await import('../../engine/restore.js');
     const cancel = cancellationSignal();
+    const metrics = await runMetrics(opts, 'restore');
     await withVault(opts, async (vault) => {
       const backupId = await resolveBackupId(vault, given);
       const out = await progressEmitter(opts, 'restore', cancel);
@@ -49,7 +52,7 @@ does not restore replicas (BackupService.2004); allow it for disaster recovery.`
           allowReplica: opts.allowReplica,
           concurrency: opts.concurrency,
           signal: cancel.signal,
-          onProgress: out.onProgress,
+          onProgress: metrics.wrap(out.onProgress),
           everyBytes: out.everyBytes,
         });
       } catch (e) {
@@ -69,6 +72,6 @@ does not restore replicas (BackupService.2004); allow it for disaster recovery.`
         `restored ${res.backupId} to ${res.target}: ${formatBytes(res.volumeSize)} in ${(res.elapsedMs / 1000).toFixed(2)} s ` +
         `(${formatBytes(Math.round((res.volumeSize * 1000) / Math.max(1, res.elapsedMs)))}/s), ${res.counters.chunksVerified} chunks verified`,
       );
-    });
+    }, metrics.vaultOptions);
   });
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { BackupRecord, PendingBackup } from '../../engine/catalog.js';
+import type { BackupRecord, PendingBackup } from '../../jobs/catalog.js';
 import { formatBytes } from '../../metrics/units.js';
 import { resolveBackupId } from '../backup-ids.js';
 import { newCommand } from '../command.js';
@@ -55,7 +55,7 @@ export function register(program: Command): void {
     'blockvault show 4662abbd --json',
   ]);
   addVaultOptions(cmd).action(async (given: string, opts: CommonOpts) => {
-    const { showBackup, isPendingBackup } = await import('../../engine/catalog.js');
+    const { showBackup, isPendingBackup } = await import('../../jobs/catalog.js');
     await withVault(opts, async (vault) => {
       const rec = await showBackup(vault, await resolveBackupId(vault, given));
       if (isPendingBackup(rec)) return emit(opts, rec, () => pending(rec));

@@ -3,8 +3,8 @@
 // a backup that is running (`creating`) or failed (`error`, with fail_reason) has no
 // manifest, only its state record (src/jobs/backup-records.ts).
 import { BlockvaultError, ErrorCodes } from '../errors.js';
-import { backupStates, type ResolvedBackupState } from '../jobs/backup-records.js';
-import type { BackupStatus } from '../jobs/schemas.js';
+import { backupStates, type ResolvedBackupState } from './backup-records.js';
+import type { BackupStatus } from './schemas.js';
 import { chainFacts, serviceFields, serviceTime, type ServiceFields } from '../metrics/service-fields.js';
 import type { BackupType, ManifestHeader } from '../vault/manifest.js';
 import type { Vault } from '../vault/vault.js';

@@ -1,0 +1,39 @@
+// An agent in its own process, as `blockvault serve` runs it (startAgent + untilSignal), whose
+// backups read a source that never finishes its first read: a job that is running when the
+// process gets SIGTERM. Prints the agent's URL, then READING when a backup reads.
+import { pino } from 'pino';
+import { startAgent, untilSignal } from '../../dist/src/agent/index.js';
+import { ImageFileSource } from '../../dist/src/source/image-source.js';
+
+const [vaultDir, image, token] = process.argv.slice(2);
+const src = await ImageFileSource.open(image);
+let release;
+const released = new Promise((r) => (release = r));
+process.on('SIGTERM', () => release());
+const stuck = {
+  path: src.path,
+  kind: src.kind,
+  size: src.size,
+  isHole: (a, b) => src.isHole(a, b),
+  async read(start, end, buf) {
+    process.stdout.write('READING\n');
+    // Waits until the process is told to stop (a real read returns in time; this one returns
+    // only then, so the job is surely running when the signal comes).
+    await released;
+    return src.read(start, end, buf);
+  },
+  checkUnchanged: () => src.checkUnchanged(),
+  close: () => src.close(),
+};
+const agent = await startAgent({
+  vault: vaultDir,
+  listen: '127.0.0.1:0',
+  token,
+  heartbeatMs: 200,
+  logger: pino({ level: 'info' }, pino.destination({ fd: 2, sync: true })),
+  prepareJob: (s) => (s.type === 'backup' ? { ...s, openedSource: stuck, workers: 0, concurrency: 1 } : s),
+});
+process.stdout.write(`URL ${agent.url}\n`);
+const sig = await untilSignal(agent);
+process.stdout.write(`STOPPED ${sig}\n`);
+process.exit(0);
