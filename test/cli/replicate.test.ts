@@ -102,6 +102,11 @@ describe('copy', () => {
     const refused = await runCli(['copy', '--from', one, '--to', back, '--all', '--json']);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/is a replica .* --allow-replica-source/s);
+    expect(existsSync(back)).toBe(false); // refused before the destination is made
+    const unknown = await runCli(['copy', '--from', src, '--to', back, 'no-such-backup']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no-such-backup/);
+    expect(existsSync(back)).toBe(false);
     const allowed = result(await ok(['copy', '--from', one, '--to', back, '--all', '--allow-replica-source', '--json']));
     expect(allowed.copied).toEqual([ids[0], ids[1]]);
   });

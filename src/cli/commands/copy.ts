@@ -97,10 +97,17 @@ needs --allow-replica-source. The result has one replication record per selected
     const base = storeOptions(opts);
     const from = await Vault.open(fromLocation, { ...base, createBucket: undefined });
     try {
+      // What the source refuses is found before the destination is made: a copy that fails
+      // on bad input makes no vault.
+      const backupIds = given.length ? await Promise.all(given.map((id) => resolveBackupId(from, id))) : undefined;
+      const { checkReplicable } = await import('../../engine/copy-replica.js');
+      const selected = backupIds
+        ? await Promise.all(backupIds.map((id) => from.header(id)))
+        : await from.listBackups(opts.volume !== undefined ? { volumeId: opts.volume } : {});
+      for (const h of selected) checkReplicable(h, opts.allowReplicaSource ?? false);
       const to = await initReplica(from, toLocation, { ...base, ...(opts.toEndpoint ? { endpoint: opts.toEndpoint } : {}) });
       try {
         log.info(`copying from ${from.url} to ${to.url}`);
-        const backupIds = given.length ? await Promise.all(given.map((id) => resolveBackupId(from, id))) : undefined;
         const out = await progressEmitter<CopyProgress>(opts, 'copy', cancel, copyFrame);
         let r: CopyResult;
         try {
