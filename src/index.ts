@@ -51,6 +51,10 @@ export { StoreError, type StoreErrorCategory } from './store/store-errors.js';
 export type { Compression } from './chunk/compress.js';
 // Size parsing and formatting as the CLI and the control plane show sizes ("4MiB", "1.5 GiB").
 export { parseSize, formatBytes } from './metrics/units.js';
+export type { VaultKeys, EncryptOptions } from './crypto/vault-crypto.js';
+export type { EncryptionContext, UnwrapKey } from './crypto/keyring.js';
+export type { KeyRecord, KeyKind } from './crypto/key-record.js';
+export { newKeyFile } from './crypto/key-file.js';
 
 /** Opens a vault: a directory path, or s3://bucket/prefix. With create, makes it if missing. */
 export async function openVault(location: string, opts: OpenVaultOptions = {}): Promise<Vault> {

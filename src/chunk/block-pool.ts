@@ -6,6 +6,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { processBlock, type BlockVerdict } from './block-work.js';
+import type { ChunkSealKey } from './chunk-format.js';
 import type { Compression } from './compress.js';
 import type { ChunkHasher } from './identity.js';
 import type { BlockReply, BlockRequest } from './block-worker.js';
@@ -42,19 +43,22 @@ export class BlockPool {
   readonly #pending = new Map<number, Pending>();
   readonly #hasher: ChunkHasher;
   readonly #compression: Compression;
+  readonly #seal: ChunkSealKey | undefined;
   #seq = 0;
   #failed: Error | undefined;
 
-  constructor(opts: { hasher: ChunkHasher; hashKey: Buffer; compression: Compression; workers?: number }) {
+  /** seal: an encrypted vault's key domain; AES-GCM then runs in the workers, after LZ4. */
+  constructor(opts: { hasher: ChunkHasher; hashKey: Buffer; compression: Compression; seal?: ChunkSealKey; workers?: number }) {
     this.#hasher = opts.hasher;
     this.#compression = opts.compression;
+    this.#seal = opts.seal;
     const n = opts.workers ?? defaultWorkerCount();
     const url = n > 0 ? workerUrl() : undefined;
     for (let i = 0; i < n; i++) {
       // Small heaps: the blocks live in transferred ArrayBuffers, not on the worker's heap,
       // and V8's default young generation (16+ MB a worker) showed up whole in peak RSS.
       const w = new Worker(url!, {
-        workerData: { hashKey: opts.hashKey, compression: opts.compression },
+        workerData: { hashKey: opts.hashKey, compression: opts.compression, seal: opts.seal },
         resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
       });
       w.unref();
@@ -77,7 +81,7 @@ export class BlockPool {
   process(buffer: ArrayBuffer, out: ArrayBuffer, length: number, parentId: Buffer | undefined): Promise<PooledResult> {
     if (this.#failed) return Promise.reject(this.#failed);
     if (this.#workers.length === 0) {
-      const verdict = processBlock(this.#hasher, Buffer.from(buffer, 0, length), parentId, this.#compression, Buffer.from(out));
+      const verdict = processBlock(this.#hasher, Buffer.from(buffer, 0, length), parentId, this.#compression, Buffer.from(out), this.#seal);
       return Promise.resolve({ verdict, buffer, out });
     }
     return new Promise((resolve, reject) => {

@@ -1,8 +1,8 @@
 // What happens to one block's bytes before it is stored: zero check, identity, and —
 // only when it differs from the parent's block — the whole chunk object (frame header and
-// compressed payload), written into a buffer the caller reuses. Pure and synchronous, so it
+// compressed payload, encrypted in an encrypted vault), written into a buffer the caller reuses. Pure and synchronous, so it
 // runs the same in a worker thread (block-worker.ts) or inline.
-import { CHUNK_HEADER_BYTES, writeChunkHeader } from './chunk-format.js';
+import { CHUNK_HEADER_BYTES, ENCRYPTED_CHUNK_HEADER_BYTES, sealChunkInto, writeChunkHeader, type ChunkSealKey } from './chunk-format.js';
 import { compressInto, payloadCapacity, type Compression } from './compress.js';
 import { ChunkHasher } from './identity.js';
 import { isAllZero } from './zero.js';
@@ -19,9 +19,9 @@ export type BlockVerdict =
       payloadLength: number;
     };
 
-/** Size of the buffer that must receive a block's chunk object. */
+/** Size of the buffer that must receive a block's chunk object (room for the encrypted header). */
 export function objectCapacity(blockSize: number): number {
-  return CHUNK_HEADER_BYTES + payloadCapacity(blockSize);
+  return ENCRYPTED_CHUNK_HEADER_BYTES + payloadCapacity(blockSize);
 }
 
 export function processBlock(
@@ -30,11 +30,15 @@ export function processBlock(
   parentId: Buffer | undefined,
   compression: Compression,
   out: Buffer,
+  /** An encrypted vault: the block's key domain. The payload is sealed after compression. */
+  seal?: ChunkSealKey,
 ): BlockVerdict {
   if (isAllZero(data)) return { kind: 'zero' };
   const id = hasher.id(data);
   if (parentId?.equals(id)) return { kind: 'unchanged', id };
-  const c = compressInto(data, compression, out, CHUNK_HEADER_BYTES);
-  writeChunkHeader(out, c.length, data.length, c.compression);
-  return { kind: 'changed', id, compression: c.compression, objectLength: CHUNK_HEADER_BYTES + c.length, payloadLength: c.length };
+  const headerBytes = seal ? ENCRYPTED_CHUNK_HEADER_BYTES : CHUNK_HEADER_BYTES;
+  const c = compressInto(data, compression, out, headerBytes);
+  if (seal) sealChunkInto(out, c.length, data.length, c.compression, id, seal);
+  else writeChunkHeader(out, c.length, data.length, c.compression);
+  return { kind: 'changed', id, compression: c.compression, objectLength: headerBytes + c.length, payloadLength: c.length };
 }

@@ -4,6 +4,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { processBlock, type BlockVerdict } from './block-work.js';
+import type { ChunkSealKey } from './chunk-format.js';
 import type { Compression } from './compress.js';
 import { ChunkHasher } from './identity.js';
 
@@ -23,7 +24,7 @@ export type BlockReply =
   | { seq: number; buffer: ArrayBuffer; out: ArrayBuffer; verdict: WireVerdict; error?: undefined }
   | { seq: number; buffer: ArrayBuffer; out: ArrayBuffer; error: string; verdict?: undefined };
 
-const { hashKey, compression } = workerData as { hashKey: Uint8Array; compression: Compression };
+const { hashKey, compression, seal } = workerData as { hashKey: Uint8Array; compression: Compression; seal?: ChunkSealKey };
 const hasher = new ChunkHasher(Buffer.from(hashKey));
 
 // lz4-napi's outputs live outside V8's heap and are freed only when their small JS wrappers
@@ -32,7 +33,7 @@ const hasher = new ChunkHasher(Buffer.from(hashKey));
 // process near 150 MB (measured: 255 → 152 MB peak). `gc` comes from a fresh context made
 // after --expose-gc is set, since a Worker's execArgv cannot carry V8 flags.
 v8.setFlagsFromString('--expose-gc');
-const collect = vm.runInNewContext('gc') as () => void;
+const collect = vm.runInNewContext('gc') as (opts?: { type: 'minor' | 'major' }) => void;
 const COLLECT_EVERY_BYTES = 32 * 1024 * 1024;
 let sinceCollect = 0;
 
@@ -50,10 +51,16 @@ parentPort!.on('message', (req: BlockRequest) => {
       req.parentId ? Buffer.from(req.parentId) : undefined,
       compression,
       Buffer.from(req.out),
+      seal,
     );
     if (v.kind === 'changed' && v.compression !== 'none') sinceCollect += req.length;
     const reply: BlockReply = { seq: req.seq, buffer: req.buffer, out: req.out, verdict: v };
     parentPort!.postMessage(reply, transfer);
+    // AES-GCM leaves one block-sized output buffer per sealed block (node:crypto writes into
+    // no caller's buffer), still young: a scavenge frees it for ~0.03 ms, where a full
+    // collection costs about as much as sealing the block. Measured on a 256 MiB random image:
+    // peak RSS 206 MB without, against 150 MB for a plain vault.
+    if (seal && v.kind === 'changed') collect({ type: 'minor' });
   } catch (e) {
     const reply: BlockReply = { seq: req.seq, buffer: req.buffer, out: req.out, error: (e as Error).message };
     parentPort!.postMessage(reply, transfer);

@@ -23,6 +23,10 @@ export const CHUNK_HEADER_BYTES = 32;
 export const CHUNK_COMPRESSION_CODES = { none: 0, lz4: 1 } as const;
 /** Byte 6: 0 = not encrypted. An AEAD mode takes a new code and a longer header (byte 7). */
 export const CHUNK_ENCRYPTION_NONE = 0;
+/** Byte 6 = 1: AES-256-GCM. The header grows to 76 bytes: the 32 above, the 16-byte key
+ *  domain id, the 12-byte nonce and the 16-byte tag; the chunk id and header are the AEAD's
+ *  associated data and the xxh64 covers the ciphertext (src/chunk/chunk-format.ts). */
+export const CHUNK_ENCRYPTION_AES_256_GCM = 1;
 
 /** Manifest (src/vault/manifest.ts): "BlockVault ManiFest". 12-byte prefix (magic, version,
  *  3 reserved, u32 header length), a UTF-8 JSON header, 48-byte entries, xxh64. */
@@ -43,6 +47,9 @@ export const INDEX_SEGMENT_HEADER_BYTES = 12;
  *  versions up to this one and refuse newer ones (BV.VaultFormat). */
 export const VAULT_FORMAT = 'blockvault';
 export const VAULT_FORMAT_VERSION = 1;
+/** An encrypted vault's config (an `encryption` header, no hash key in the clear); plain
+ *  vaults stay at VAULT_FORMAT_VERSION. */
+export const VAULT_ENCRYPTED_FORMAT_VERSION = 2;
 
 /** Lease records (src/vault/lease.ts) are JSON without a version: they live for minutes,
  *  and a reader that cannot parse one treats it as absent (it expires). */

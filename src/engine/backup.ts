@@ -18,9 +18,10 @@ import { BlockPlan, planExtents, type ExtentPlan } from './changed-blocks.js';
 import { decideBackupBase } from './full-decision.js';
 import type { BlockMap } from '../vault/block-map.js';
 import { EntryKind, chunkStats, type BackupType, type ManifestEntry, type ManifestHeader } from '../vault/manifest.js';
-import { validateVolumeId, type Vault } from '../vault/vault.js';
+import { validateVolumeId, type ChunkCodec, type Vault } from '../vault/vault.js';
 import type { Lease } from '../vault/lease.js';
 import { checkBackupOptions } from './option-checks.js';
+import type { EncryptionContext } from '../crypto/keyring.js';
 
 export interface BackupOptions extends ProgressOptions<'backup'> {
   /** Image file or block device to back up. */
@@ -54,6 +55,11 @@ export interface BackupOptions extends ProgressOptions<'backup'> {
   snapshotTime?: string | Date;
   /** The service's DESC. */
   description?: string;
+  /** An encrypted volume's context from the control plane: its chunks go into the key
+   *  domain of this CMKID and VK (kept verbatim, returned as VK and CMKID). The vault must be
+   *  encrypted and opened with keys: { unwrap }. A chain stays in one context: a different one
+   *  starts a new full. */
+  encryption?: EncryptionContext;
 }
 
 export interface BackupResult extends ServiceFields {
@@ -86,6 +92,8 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
   throwIfAborted(opts.signal);
   const backupId = opts.backupId ?? randomUUID();
   const createdAt = new Date().toISOString();
+  // Keys first: a wrong key or a failing unwrap ends the backup before anything is written.
+  const codec = await vault.chunkCodecFor(opts.encryption);
   // The input is opened and checked before the lease: a missing file or a FIFO is refused
   // without taking (or waiting for) the volume.
   const source: BlockSource = opts.openedSource ?? (await openSource(opts.source));
@@ -98,10 +106,10 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
   }
   try {
     vault.refresh(); // another host may have added backups since this vault was opened
-    const { parent, parentMap, fullReason } = await decideBackupBase(vault, { ...opts, volumeSize: source.size });
-    const extents = await planExtents(vault, source, parentMap, opts);
+    const { parent, parentMap, fullReason } = await decideBackupBase(vault, { ...opts, volumeSize: source.size, keyDomain: codec.keyDomain });
+    const extents = await planExtents(vault, source, parentMap, opts, codec.hasher);
     await vault.reloadChunkIndex();
-    const run = new BackupRun(vault, source, backupId, parentMap, opts, extents);
+    const run = new BackupRun(vault, source, backupId, parentMap, opts, codec, extents);
     const { entries, counters, elapsedMs } = await run.execute();
 
     const stats = chunkStats(entries, vault.blockSize, source.size);
@@ -128,6 +136,8 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
     };
     if (opts.snapshotId !== undefined) header.snapshotId = opts.snapshotId;
     Object.assign(header, contractHeaderFields(opts, parent, createdAt), fullReason ? { fullReason } : {});
+    if (codec.keyDomain) header.keyDomain = codec.keyDomain;
+    if (opts.encryption) header.encryption = { cmkId: opts.encryption.cmkId, vk: opts.encryption.vk };
     await vault.writeManifest(header, entries);
     counters.objectsWritten++;
 
@@ -146,6 +156,8 @@ export async function backup(vault: Vault, opts: BackupOptions): Promise<BackupR
     await lease.release().catch(() => {});
   }
 }
+
+/** The extent plan's warnings, and a note when a key context change forced a full. */
 
 function pick(h: ManifestHeader) {
   return {
@@ -183,6 +195,7 @@ class BackupRun {
     readonly backupId: string,
     readonly parent: BlockMap | undefined,
     readonly opts: BackupOptions,
+    readonly codec: ChunkCodec,
     readonly extents?: ExtentPlan,
   ) {}
 
@@ -206,10 +219,12 @@ class BackupRun {
       this.#confirm = new ChunkConfirmer(this.vault, counters, this.#stop.signal, await this.vault.gcLeaseHolder());
       this.#confirm.planInherited(this.parent, (await this.vault.chunkIndex()).size);
       this.#segmentsBefore = this.vault.indexSegmentsWritten;
+      const { codec } = this;
       this.#pool = new BlockPool({
-        hasher: this.vault.hasher,
-        hashKey: this.vault.chunkCodec.hashKey,
-        compression: this.vault.chunkCodec.compression,
+        hasher: codec.hasher!,
+        hashKey: codec.hashKey,
+        compression: codec.compression,
+        ...(codec.seal ? { seal: codec.seal } : {}),
         workers: opts.workers,
       });
       const results = await Promise.allSettled(Array.from({ length: n }, () => this.#worker(blockCount, ticker)));

@@ -31,6 +31,7 @@ import { AllocatedExtentsSource } from '../source/block-device-source.js';
 import type { Ranges } from '../source/data-extents.js';
 import { BlockTouch, blocksTouched, normalizeExtents, parseExtents, type Extent, type ExtentFormat } from '../source/extents.js';
 import type { BlockSource } from '../source/image-source.js';
+import type { ChunkHasher } from '../chunk/identity.js';
 import type { BlockMap } from '../vault/block-map.js';
 import type { Vault } from '../vault/vault.js';
 
@@ -231,6 +232,8 @@ export async function planExtents(
   source: BlockSource,
   parent: BlockMap | undefined,
   opts: ExtentInputs,
+  /** The backup's chunk-id hasher (per key domain in an encrypted vault). */
+  hasher?: ChunkHasher,
 ): Promise<ExtentPlan | undefined> {
   const { changedExtents, allocatedExtents } = opts;
   const pct = opts.verifyUnchanged ?? 0;
@@ -272,7 +275,7 @@ export async function planExtents(
       }
     }
   }
-  const plan = new ExtentPlan(source, read, blocks, parent, bs, pct, (d) => vault.hasher.id(d));
+  const plan = new ExtentPlan(source, read, blocks, parent, bs, pct, (d) => (hasher ?? vault.hasher).id(d));
   plan.warnings.push(...warnings);
   return plan;
 }

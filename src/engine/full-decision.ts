@@ -8,6 +8,7 @@
 //     full_backup_interval, range -1..100) allows N incrementals after a full, so every
 //     (N+1)th backup of a chain is a full; 0 makes every backup a full; -1 (or unset) never
 //     forces one;
+//   - the parent is in another key domain (a different encryption context);
 //   - the parent is damaged or unreadable (its manifest or one of its chain's is missing or
 //     fails its checksum): the new backup must not depend on it.
 import { BlockvaultError, ErrorCodes } from '../errors.js';
@@ -21,6 +22,8 @@ export interface FullDecisionInput {
   fullBackupInterval?: number;
   /** The source's size now. */
   volumeSize: number;
+  /** The key domain the backup writes into (undefined: a plain vault). */
+  keyDomain?: string;
 }
 
 export interface BackupBase {
@@ -60,6 +63,10 @@ export async function decideBackupBase(vault: Vault, input: FullDecisionInput): 
   if (!parent) return full('first backup of the volume');
   if (parent.volumeSize !== input.volumeSize) {
     return full(`the volume size changed from ${parent.volumeSize} to ${input.volumeSize} bytes since backup ${parent.backupId}`);
+  }
+  // A chain stays in one key domain: chunks of another domain cannot be named (nor deduped).
+  if (parent.keyDomain !== input.keyDomain) {
+    return full(`the volume's last backup ${parent.backupId} is in another key domain (encryption context): this backup is a new full`);
   }
   const cap = input.fullBackupInterval;
   if (cap !== undefined && cap >= 0) {

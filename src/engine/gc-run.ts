@@ -6,7 +6,7 @@ import { idToHex } from '../chunk/identity.js';
 import { BlockvaultError, ErrorCodes, throwIfAborted } from '../errors.js';
 import { PhaseProgress } from '../metrics/phase-progress.js';
 import type { ProgressOptions } from '../metrics/progress.js';
-import { decodeSegment, encodeSegment, type IndexRecord } from '../vault/chunk-index.js';
+import type { IndexRecord } from '../vault/chunk-index.js';
 import { Layout } from '../vault/layout.js';
 import type { LeaseRecord } from '../vault/lease.js';
 import { EntryKind, entries } from '../vault/manifest.js';
@@ -172,7 +172,7 @@ export class GcRun {
     if (!this.#dry) {
       const recs: IndexRecord[] = [];
       for (const [id, size] of this.chunks) if (!this.unref.has(id)) recs.push({ id: Buffer.from(id, 'hex'), storedLength: size });
-      await meta.put(this.gcSegment, encodeSegment(recs));
+      await meta.put(this.gcSegment, this.#vault.encodeIndexSegment(this.gcSegment, recs));
       await meta.sync();
       this.segmentsWritten = 1;
       this.progress.advance();
@@ -214,7 +214,7 @@ export class GcRun {
       const body = await meta.get(o.key);
       if (!body) continue;
       try {
-        for (const r of decodeSegment(body)) this.unref.delete(idToHex(r.id));
+        for (const r of await this.#vault.decodeIndexSegment(o.key, body)) this.unref.delete(idToHex(r.id));
       } catch (e) {
         if (!(e instanceof Error && /segment/.test(e.message))) throw e;
       }

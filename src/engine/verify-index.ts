@@ -5,7 +5,6 @@
 // chunk-access.ts); a listed chunk that is gone is what issue 9.1 was about: backups confirm
 // their chunks, but the vault is damaged and verify says so.
 import { idToHex } from '../chunk/identity.js';
-import { decodeSegment } from '../vault/chunk-index.js';
 import { Layout } from '../vault/layout.js';
 import type { Vault } from '../vault/vault.js';
 import type { PhaseProgress } from '../metrics/phase-progress.js';
@@ -38,7 +37,7 @@ export async function checkIndexSegments(vault: Vault, listed: ReadonlySet<strin
     report.segments++;
     let recs;
     try {
-      recs = decodeSegment(body);
+      recs = await vault.decodeIndexSegment(key, body);
     } catch (e) {
       report.damagedSegments.push({ object: key, problem: (e as Error).message });
       continue;

@@ -26,6 +26,8 @@ export interface BackupSummary {
   /** The job working on it (restoring/deleting), if any. */
   jobId: string | null;
   fail_reason: null;
+  /** Encrypted at rest (CBR extend_info.encrypted). */
+  encrypted: boolean;
 }
 
 /** A backup without a manifest: still running, or failed. */
@@ -94,6 +96,7 @@ function summary(h: ManifestHeader, all: ManifestHeader[], state: ResolvedBackup
     status: live ? (live.status as 'restoring' | 'deleting') : 'available',
     jobId: live?.record.job_id ?? null,
     fail_reason: null,
+    encrypted: h.keyDomain !== undefined,
   };
 }
 

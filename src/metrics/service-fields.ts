@@ -33,6 +33,9 @@ export interface ServiceMetadata {
   bootable: boolean;
   /** Backup service type: present on a replica only, 4 disk backup copy (5 VM backup copy). */
   ST?: 4 | 5;
+  /** An encrypted volume's VK and CMK id, exactly as the control plane gave them (§6). */
+  VK?: string;
+  CMKID?: string;
 }
 
 /** CBR extend_info (CBR25:12231-12327): the keys the data plane knows. */
@@ -45,8 +48,8 @@ export interface ExtendInfo {
   supported_restore_mode: 'na' | 'backup' | 'snapshot';
   /** No lazy (on-demand) restore exists: always false. */
   support_lld: boolean;
-  /** Present once encryption records it in the manifest. */
-  encrypted?: boolean;
+  /** Encrypted at rest: the backup's chunks are in a key domain. */
+  encrypted: boolean;
 }
 
 /** Facts that need the chain's manifests (chainFacts), not just the headers. */
@@ -136,6 +139,8 @@ export interface ServiceFields {
   full_reason: string | null;
   /** CBR image_type: backup, replication (a replica) or sync (imported from an archive). */
   image_type: 'backup' | 'replication' | 'sync';
+  /** Whether the backup's data is encrypted at rest (CBR extend_info.encrypted). */
+  encrypted: boolean;
 }
 
 export function serviceMetadata(
@@ -158,8 +163,11 @@ export function serviceMetadata(
     bootable: h.bootable ?? false,
   };
   if (h.snapshotId !== undefined) md.snap_id = h.snapshotId;
-  if (h.bootable !== undefined) md.bootable = h.bootable;
   if (h.origin?.kind === 'replica') md.ST = h.origin.serviceType ?? 4;
+  if (h.encryption) {
+    md.VK = h.encryption.vk;
+    md.CMKID = h.encryption.cmkId;
+  }
   return md;
 }
 
@@ -175,8 +183,8 @@ export function serviceFields(
     snapshot_id: h.snapshotId ?? null,
     supported_restore_mode: 'backup',
     support_lld: false,
+    encrypted: h.keyDomain !== undefined,
   };
-  // encrypted: set with the encryption work (h.keyDomain).
   return {
     service_metadata: JSON.stringify(md),
     size: wholeGB(h.volumeSize),
@@ -194,5 +202,6 @@ export function serviceFields(
     as_made: { Type: made.type === 'incremental' ? 1 : 0, SS: md.SS, AT: md.AT, BackupSize: wholeMB(made.storedBytes) },
     full_reason: h.fullReason ?? null,
     image_type: h.origin?.kind === 'replica' ? 'replication' : h.origin?.kind === 'import' ? 'sync' : 'backup',
+    encrypted: h.keyDomain !== undefined,
   };
 }

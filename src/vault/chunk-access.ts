@@ -9,7 +9,7 @@
 // run killed with kill -9 leaves at most that much stored-but-unindexed, which the next run
 // writes again (see docs/architecture.md, "Resume").
 import { randomBytes } from 'node:crypto';
-import { decodeChunk } from '../chunk/chunk-format.js';
+import { decodeChunk, type ChunkFrame, type ChunkSealKey } from '../chunk/chunk-format.js';
 import { decompress, type Compression } from '../chunk/compress.js';
 import { idToHex, type ChunkHasher } from '../chunk/identity.js';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
@@ -56,6 +56,19 @@ export interface ChunkListing {
 export interface ChunkCodec {
   hashKey: Buffer;
   compression: Compression;
+  /** Encrypted vaults: the key domain's chunk key (AES-256-GCM in the workers, after LZ4). */
+  seal?: ChunkSealKey;
+  /** The hasher of hashKey (chunk ids are per key domain in an encrypted vault). */
+  hasher?: ChunkHasher;
+  /** Encrypted vaults: the key domain (hex), recorded in the manifest header. */
+  keyDomain?: string;
+}
+
+/** How an encrypted vault opens chunk frames (vault-encryption.ts). */
+export interface ChunkCrypto {
+  /** Opens the key domain the object names (async: may unwrap through the control plane). */
+  prepareChunk(obj: Buffer): Promise<void>;
+  decodeChunk(obj: Buffer, id: Uint8Array): { frame: ChunkFrame; hasher: ChunkHasher };
 }
 
 export interface IndexFlushPolicy {
@@ -69,7 +82,8 @@ const latin1 = (id: Uint8Array) => Buffer.from(id.buffer, id.byteOffset, id.byte
 
 export class ChunkAccess {
   readonly #store: ObjectStore;
-  readonly #hasher: ChunkHasher;
+  readonly #hasher: ChunkHasher | undefined;
+  readonly #crypto: ChunkCrypto | undefined;
   readonly #load: () => Promise<ChunkIndex>;
   #index: Promise<ChunkIndex> | undefined;
   #loaded: ChunkIndex | undefined;
@@ -86,9 +100,11 @@ export class ChunkAccess {
   /** Index segments written by this vault object (for the caller's counters). */
   segmentsWritten = 0;
 
-  constructor(store: ObjectStore, hasher: ChunkHasher, load: () => Promise<ChunkIndex>, policy: IndexFlushPolicy = {}) {
+  /** hasher: a plain vault's; crypto: an encrypted vault's (chunk ids per key domain). */
+  constructor(store: ObjectStore, hasher: ChunkHasher | undefined, load: () => Promise<ChunkIndex>, policy: IndexFlushPolicy = {}, crypto?: ChunkCrypto) {
     this.#store = store;
     this.#hasher = hasher;
+    this.#crypto = crypto;
     this.#load = load;
     this.#flushBytes = policy.indexFlushBytes ?? INDEX_FLUSH_BYTES;
     this.#flushMs = policy.indexFlushMs ?? INDEX_FLUSH_MS;
@@ -189,14 +205,14 @@ export class ChunkAccess {
     const hex = idToHex(id);
     const key = Layout.chunkKey(id);
     const check = (obj: Buffer): Buffer => {
-      const frame = decodeChunk(obj);
+      const { frame, hasher } = this.#decode(obj, id);
       const data = decompress(frame.payload, frame.compression, frame.rawLength);
       const len = opts.expectLength;
       if (len !== undefined && data.length !== len) throw new Error(`chunk holds ${data.length} bytes, the block has ${len}`);
-      if (!this.#hasher.id(data).equals(id)) throw new Error('content does not match its identity hash');
+      if (!hasher.id(data).equals(id)) throw new Error('content does not match its identity hash');
       return data;
     };
-    return readChecked(() => this.#get(hex, key, opts), check, (o) => (o.stable ? this.#corrupt(hex, key, o.error.message, opts) : unstableReadError(key, this.#store.url, o)), opts.signal);
+    return readChecked(() => this.#getPrepared(hex, key, opts), check, (o) => (o.stable ? this.#corrupt(hex, key, o.error.message, opts) : unstableReadError(key, this.#store.url, o)), opts.signal);
   }
 
   /** The stored object as it is (frame checksum checked), for copy and export. */
@@ -204,7 +220,8 @@ export class ChunkAccess {
     const hex = idToHex(id);
     const key = Layout.chunkKey(id);
     const check = (obj: Buffer): Buffer => {
-      decodeChunk(obj);
+      decodeChunk(obj, 'frame');
+      if (this.#crypto && obj[6] === 0) throw new Error('chunk is not encrypted, in an encrypted vault');
       return obj;
     };
     return readChecked(() => this.#get(hex, key, opts), check, (o) => (o.stable ? this.#corrupt(hex, key, o.error.message, opts) : unstableReadError(key, this.#store.url, o)), opts.signal);
@@ -215,10 +232,11 @@ export class ChunkAccess {
     const hex = idToHex(id);
     let rawLength: number;
     let payloadLength: number;
+    await this.#crypto?.prepareChunk(obj);
     try {
-      const frame = decodeChunk(obj);
+      const { frame, hasher } = this.#decode(obj, id);
       const data = decompress(frame.payload, frame.compression, frame.rawLength);
-      if (!this.#hasher.id(data).equals(id)) throw new Error('content does not match its identity hash');
+      if (!hasher.id(data).equals(id)) throw new Error('content does not match its identity hash');
       rawLength = frame.rawLength;
       payloadLength = frame.payload.length;
     } catch (e) {
@@ -243,6 +261,18 @@ export class ChunkAccess {
     if (ids.length === 0) return;
     await this.#store.deleteMany(ids.map((id) => Layout.chunkKey(id)));
     await this.#store.sync();
+  }
+
+  #decode(obj: Buffer, id: Uint8Array): { frame: ChunkFrame; hasher: ChunkHasher } {
+    if (this.#crypto) return this.#crypto.decodeChunk(obj, id);
+    return { frame: decodeChunk(obj), hasher: this.#hasher! };
+  }
+
+  /** #get, then (encrypted vaults) the key domain the object names opened. */
+  async #getPrepared(hex: string, key: string, opts: ReadChunkOptions): Promise<Buffer> {
+    const obj = await this.#get(hex, key, opts);
+    await this.#crypto?.prepareChunk(obj);
+    return obj;
   }
 
   async #get(hex: string, key: string, opts: ReadChunkOptions): Promise<Buffer> {

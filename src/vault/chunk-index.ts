@@ -11,6 +11,7 @@
 //
 // Segment: "BVIX", version u8, 3 reserved, count u32 LE, count × (32-byte id, u32 LE stored
 // length), xxh64 LE. The length lets a dedup hit fill its manifest entry without a HEAD.
+// In an encrypted vault that body is sealed (index-segments.ts SegmentCodec) under its key.
 import { xxh64 } from '@node-rs/xxhash';
 import { CHUNK_ID_BYTES } from '../chunk/identity.js';
 import { createHash } from 'node:crypto';
@@ -20,8 +21,11 @@ import path from 'node:path';
 import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
 import { INDEX_SEGMENT_HEADER_BYTES as HDR, INDEX_SEGMENT_MAGIC, INDEX_SEGMENT_VERSION } from '../chunk/format.js';
 import { Layout } from './layout.js';
-import { LocalIndex, type LocalIndexTuning } from './index-local.js';
+import { LocalIndex, type LocalIndexTuning, type SegmentEntry, type SyncResult } from './index-local.js';
 import { LocalIndexDamaged } from './index-run.js';
+import type { SegmentCodec } from './index-segments.js';
+
+export type { SegmentCodec } from './index-segments.js';
 
 export const INDEX_PREFIX = Layout.indexPrefix;
 const MAGIC = Buffer.from(INDEX_SEGMENT_MAGIC, 'ascii');
@@ -73,6 +77,8 @@ export interface ChunkIndexLoadOptions {
   remote?: boolean;
   /** Level sizes (tests, bench). */
   tuning?: LocalIndexTuning;
+  /** Encrypted vaults: segments are sealed (index-segments.ts, vault-encryption.ts). */
+  codec?: SegmentCodec | undefined;
 }
 
 export class ChunkIndex {
@@ -91,11 +97,18 @@ export class ChunkIndex {
   readonly cachedSegments: number;
   /** The load rebuilt the on-disk base run. */
   readonly rebuilt: boolean;
+  /** Encrypted vaults: how segments are sealed and opened. */
+  readonly codec: SegmentCodec | undefined;
+  /** The local copy's entry per covered segment (its key domain, whether it was locked). */
+  readonly #entries: Map<string, SegmentEntry>;
 
-  private constructor(local: LocalIndex, dir: string | undefined, remote: boolean, listed: ObjectInfo[], fetched: number, cached: number, rebuilt: boolean) {
+  private constructor(local: LocalIndex, dir: string | undefined, remote: boolean, r: SyncResult, codec: SegmentCodec | undefined) {
     this.#local = local;
     this.#dir = dir;
     this.#remote = remote;
+    this.codec = codec;
+    this.#entries = new Map(local.segments.map((e) => [e.key, e]));
+    const { listed, fetched, cached, rebuilt } = r;
     this.listed = listed;
     this.#segments = listed.map((o) => o.key);
     this.fetchedSegments = fetched;
@@ -110,8 +123,8 @@ export class ChunkIndex {
     const remote = opts.remote ?? !store.url.startsWith('file:');
     const dir = opts.dir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'blockvault-index-')));
     try {
-      const r = await LocalIndex.sync(store, dir, INDEX_PREFIX, remote && opts.dir !== undefined, opts.tuning);
-      return new ChunkIndex(r.local, opts.dir, remote, r.listed, r.fetched, r.cached, r.rebuilt);
+      const r = await LocalIndex.sync(store, dir, INDEX_PREFIX, { remote: remote && opts.dir !== undefined, tuning: opts.tuning, codec: opts.codec });
+      return new ChunkIndex(r.local, opts.dir, remote, r, opts.codec);
     } finally {
       // the open run stays readable through its descriptor after the directory goes
       if (opts.dir === undefined) await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
@@ -135,6 +148,23 @@ export class ChunkIndex {
 
   get segments(): readonly string[] {
     return this.#segments;
+  }
+
+  /** How the local copy covers a segment listed at load: its key domain (sealed segments) and
+   *  whether it was locked (sealed in a domain not open here); undefined when skipped. */
+  segmentEntry(k: string): SegmentEntry | undefined {
+    return this.#entries.get(k);
+  }
+
+  /** The stored form of a segment: sealed in an encrypted vault (bound to its key `k`, in
+   *  `domain`, default the current backup's). */
+  encodeFor(k: string, recs: IndexRecord[], domain?: string): Buffer {
+    return this.sealBody(k, encodeSegment(recs), domain);
+  }
+
+  /** A plain BVIX body as stored under `k`. */
+  sealBody(k: string, body: Buffer, domain?: string): Buffer {
+    return this.codec ? this.codec.seal(k, body, domain) : body;
   }
 
   /** False: certainly not known. True: maybe (ask `lookup`). From memory only. */
@@ -199,7 +229,7 @@ export class ChunkIndex {
     this.#pending = [];
     const k = Layout.indexSegmentKey(name);
     try {
-      const body = encodeSegment(recs);
+      const body = this.encodeFor(k, recs);
       await store.put(k, body);
       this.#segments.push(k);
       await this.cacheWritten(k, body);

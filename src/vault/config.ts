@@ -4,12 +4,16 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { xxh64 } from '@node-rs/xxhash';
 import * as v from 'valibot';
 import type { Compression } from '../chunk/compress.js';
-import { VAULT_FORMAT, VAULT_FORMAT_VERSION } from '../chunk/format.js';
+import { VAULT_ENCRYPTED_FORMAT_VERSION, VAULT_FORMAT, VAULT_FORMAT_VERSION } from '../chunk/format.js';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
+import type { EncryptionHeader } from '../crypto/vault-crypto.js';
 import { Layout } from './layout.js';
 import { IsoTime, PositiveInt, checkOptions, describeIssues } from './schema.js';
 
 export { VAULT_FORMAT, VAULT_FORMAT_VERSION };
+/** An encrypted vault (config.encryption, no hash key in the clear). Plain vaults stay at 1. */
+export const ENCRYPTED_FORMAT_VERSION = VAULT_ENCRYPTED_FORMAT_VERSION;
+const READS_UP_TO = ENCRYPTED_FORMAT_VERSION;
 export const CONFIG_KEY = Layout.config;
 /** A byte-identical copy of the config, written with it: what repairVaultConfig restores
  *  from when the config object is lost (issue 9.2). Under meta/ so no listing of the
@@ -30,8 +34,11 @@ export interface VaultConfig {
   createdAt: string;
   blockSize: number;
   compression: Compression;
-  /** 32 bytes, hex: the key of the chunk identity hash. Whoever reads the vault has it. */
-  hashKey: string;
+  /** 32 bytes, hex: the key of the chunk identity hash. Whoever reads the vault has it.
+   *  Absent in an encrypted vault: its chunk-id keys are derived per key domain. */
+  hashKey?: string;
+  /** Encrypted vaults only: the public header (cipher, default key domain; crypto/vault-crypto.ts). */
+  encryption?: EncryptionHeader;
 }
 
 const ConfigSchema = v.strictObject({
@@ -41,7 +48,13 @@ const ConfigSchema = v.strictObject({
   createdAt: IsoTime,
   blockSize: PositiveInt,
   compression: v.picklist(COMPRESSIONS),
-  hashKey: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'is not 32 bytes of lower-case hex')),
+  hashKey: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'is not 32 bytes of lower-case hex'))),
+  encryption: v.optional(
+    v.strictObject({
+      scheme: v.literal('aes-256-gcm'),
+      defaultDomain: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{32}$/, 'is not 16 bytes of hex'))),
+    }),
+  ),
 });
 
 const ConfigDocSchema = v.strictObject({
@@ -81,21 +94,16 @@ export function validateOpenOptions(opts: unknown): void {
   if (o.blockSize !== undefined) validateBlockSize(o.blockSize);
 }
 
-/** hashKey: a replica's, taken from its source so both name a block alike (initReplica). */
-export function newConfig(opts: { blockSize?: number; compression?: Compression; hashKey?: string } = {}): VaultConfig {
+export function newConfig(opts: { blockSize?: number; compression?: Compression; encryption?: EncryptionHeader; vaultId?: string; hashKey?: string } = {}): VaultConfig {
   const blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
   validateBlockSize(blockSize);
   const compression = opts.compression ?? 'lz4';
   validateCompression(compression);
-  return {
-    format: VAULT_FORMAT,
-    formatVersion: VAULT_FORMAT_VERSION,
-    vaultId: randomUUID(),
-    createdAt: new Date().toISOString(),
-    blockSize,
-    compression,
-    hashKey: opts.hashKey ?? randomBytes(32).toString('hex'),
-  };
+  // formatVersion second, as every version wrote it (readers check the order-sensitive checksum)
+  const base = (formatVersion: number) =>
+    ({ format: VAULT_FORMAT, formatVersion, vaultId: opts.vaultId ?? randomUUID(), createdAt: new Date().toISOString(), blockSize, compression }) as const;
+  if (opts.encryption) return { ...base(ENCRYPTED_FORMAT_VERSION), encryption: opts.encryption };
+  return { ...base(VAULT_FORMAT_VERSION), hashKey: opts.hashKey ?? randomBytes(32).toString('hex') };
 }
 
 export function encodeConfig(cfg: VaultConfig): Buffer {
@@ -123,18 +131,24 @@ export function decodeConfig(buf: Buffer, where: string): VaultConfig {
   const doc = v.safeParse(ConfigDocSchema, json);
   if (!doc.success) throw damaged(`missing config or checksum (${describeIssues(doc.issues)})`);
   const raw = doc.output.config;
-  if (checksumOf(raw) !== doc.output.checksum) throw damaged('checksum mismatch');
+  // the checksum covers the config as written (the schema's output may order keys otherwise)
+  if (checksumOf((json as { config: unknown }).config) !== doc.output.checksum) throw damaged('checksum mismatch');
   if (raw.format !== VAULT_FORMAT) throw damaged(`format is ${JSON.stringify(raw.format)}, not ${VAULT_FORMAT}`);
-  if (typeof raw.formatVersion !== 'number' || raw.formatVersion > VAULT_FORMAT_VERSION) {
+  if (typeof raw.formatVersion !== 'number' || raw.formatVersion > READS_UP_TO) {
     throw new BlockvaultError(
       ErrorCodes.vaultFormat,
-      `vault at ${where} has format version ${String(raw.formatVersion)}; this blockvault reads up to ${VAULT_FORMAT_VERSION}`,
+      `vault at ${where} has format version ${String(raw.formatVersion)}; this blockvault reads up to ${READS_UP_TO}`,
       { hint: 'upgrade blockvault to open this vault', details: { object: where } },
     );
   }
   // Checked only now: a newer version may carry fields this one does not know.
   const cfg = v.safeParse(ConfigSchema, raw);
   if (!cfg.success) throw damaged(describeIssues(cfg.issues));
-  validateBlockSize(cfg.output.blockSize);
-  return cfg.output;
+  const out = cfg.output;
+  if (out.formatVersion >= ENCRYPTED_FORMAT_VERSION) {
+    if (!out.encryption) throw damaged('an encrypted vault (format 2) without an aes-256-gcm encryption header');
+    if (out.hashKey !== undefined) throw damaged('an encrypted vault must not hold its hash key in the clear');
+  } else if (out.hashKey === undefined) throw damaged('hash key is missing');
+  validateBlockSize(out.blockSize);
+  return out;
 }

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { constants as fsc, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { BlockvaultError, ErrorCodes } from '../errors.js';
 import { STATE_FILE } from './index-local.js';
 
 export interface IndexCacheOptions {
@@ -27,9 +28,20 @@ export function cacheRoot(opt?: string): string | undefined {
 }
 
 /** A stable, non-secret id for a vault: derived one way from its hash key (a recreated vault
- *  at the same location gets a new key, hence a fresh cache). */
-export function vaultCacheId(hashKeyHex: string): string {
+ *  at the same location gets a new key, hence a fresh cache), or for an encrypted vault (no
+ *  hash key in the clear) from "encrypted:<vaultId>" (indexCacheName). */
+export function vaultCacheId(hashKeyHex: string | undefined): string {
+  if (hashKeyHex === undefined) {
+    throw new BlockvaultError(ErrorCodes.badInput, 'an encrypted vault has no hash key to name its index cache by', {
+      hint: 'use vault.indexCacheId (it names the cache of plain and encrypted vaults alike)',
+    });
+  }
   return createHash('sha256').update('blockvault index cache\0').update(hashKeyHex).digest('hex').slice(0, 32);
+}
+
+/** What names a vault's local index copy: its hash key, or "encrypted:<vaultId>". */
+export function indexCacheName(config: { vaultId: string; hashKey?: string | undefined }): string {
+  return config.hashKey ?? `encrypted:${config.vaultId}`;
 }
 
 const VAULT_ID = /^[0-9a-f]{32}$/;

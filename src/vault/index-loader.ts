@@ -14,14 +14,16 @@
 //    so at every moment the listed segments cover every chunk the index covered;
 //  - it never deletes a segment it did not merge;
 //  - its memory is bounded: it merges the smallest segments, at most CONSOLIDATE_MAX_RECORDS
-//    records in all (a GC segment of the whole vault is never re-merged).
+//    records in all (a GC segment of the whole vault is never re-merged);
+//  - in an encrypted vault it merges segments of one open key domain and seals the merged
+//    segment in that domain, bound to its new key.
 import { randomBytes } from 'node:crypto';
 import { CHUNK_ID_BYTES } from '../chunk/identity.js';
 import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
-import { ChunkIndex } from './chunk-index.js';
+import { ChunkIndex, type SegmentCodec } from './chunk-index.js';
 import { localIndexDir, vaultCacheId } from './index-cache.js';
 import { LREC } from './index-run.js';
-import { SEG_HEADER, SEG_REC, SegmentDamaged, localRecordsOf, segmentRecordCount } from './index-segments.js';
+import { SEG_HEADER, SEG_REC, SegmentDamaged, SegmentLocked, localRecordsOf, openSegment, segmentRecordCount } from './index-segments.js';
 import { sortRecords } from './index-sort.js';
 import { Layout } from './layout.js';
 import { acquireLease } from './lease.js';
@@ -56,15 +58,19 @@ export function isRemoteStore(store: ObjectStore): boolean {
   return store.capabilities.remote ?? !store.url.startsWith('file:');
 }
 
-export async function loadChunkIndex(store: ObjectStore, hashKeyHex: string, opts: IndexLoadOptions = {}): Promise<ChunkIndex> {
-  const dir = await localIndexDir(vaultCacheId(hashKeyHex), { dir: opts.indexCacheDir });
+/** cacheId names this host's local copy: the vault's hash key (plain vaults) or another
+ *  per-vault name with no secret in it (encrypted vaults: "encrypted:<vaultId>"). `codec`: an
+ *  encrypted vault's, so segments are sealed when written and opened when read. */
+export async function loadChunkIndex(store: ObjectStore, cacheId: string, opts: IndexLoadOptions = {}, codec?: SegmentCodec): Promise<ChunkIndex> {
+  const dir = await localIndexDir(vaultCacheId(cacheId), { dir: opts.indexCacheDir });
+  const remote = isRemoteStore(store);
   let index: ChunkIndex;
   try {
-    index = await ChunkIndex.load(store, { dir, remote: isRemoteStore(store) });
+    index = await ChunkIndex.load(store, { dir, remote, codec });
   } catch (e) {
     // The local copy is a cache: a full or read-only cache disk must not fail the operation.
     if (!dir || !CACHE_DISK_ERRORS.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
-    index = await ChunkIndex.load(store, { remote: isRemoteStore(store) });
+    index = await ChunkIndex.load(store, { remote, codec });
   }
   const above = opts.consolidateAbove ?? CONSOLIDATE_ABOVE;
   if (above > 0 && index.listed.length > above) {
@@ -84,15 +90,36 @@ export async function consolidateIndex(
 ): Promise<ConsolidateResult | undefined> {
   const olderThan = opts.olderThan ?? PROCESS_START_MS;
   const maxRecords = opts.maxRecords ?? CONSOLIDATE_MAX_RECORDS;
+  const codec = index.codec;
+  const count = (o: ObjectInfo) => segmentRecordCount(o.size, codec);
+  // An encrypted vault merges the segments of one open key domain only, and seals the result
+  // in it again: no domain's records ever move into another domain's segment.
+  const groups = new Map<string, ObjectInfo[]>();
   const old = index.listed
-    .filter((o) => o.lastModified && o.lastModified.getTime() < olderThan && segmentRecordCount(o.size) <= maxRecords)
+    .filter((o) => o.lastModified && o.lastModified.getTime() < olderThan && count(o) <= maxRecords)
     .sort((a, b) => a.size - b.size);
-  let total = 0;
-  const chosen: ObjectInfo[] = [];
   for (const o of old) {
-    if (total + segmentRecordCount(o.size) > maxRecords) break;
-    total += segmentRecordCount(o.size);
-    chosen.push(o);
+    let domain = '';
+    if (codec) {
+      const e = index.segmentEntry(o.key);
+      if (!e || e.locked || e.domain === undefined || !codec.isOpen(e.domain)) continue;
+      domain = e.domain;
+    }
+    const group = groups.get(domain);
+    if (group) group.push(o);
+    else groups.set(domain, [o]);
+  }
+  let chosen: ObjectInfo[] = [];
+  let domain = '';
+  for (const [d, group] of groups) {
+    let total = 0;
+    const pick: ObjectInfo[] = [];
+    for (const o of group) {
+      if (total + count(o) > maxRecords) break;
+      total += count(o);
+      pick.push(o);
+    }
+    if (pick.length > chosen.length) [chosen, domain] = [pick, d];
   }
   if (chosen.length < 2) return undefined;
   let lease;
@@ -110,18 +137,21 @@ export async function consolidateIndex(
       const cur = now.get(o.key);
       if (cur === undefined || !sameVersion(cur, o)) continue; // rewritten or deleted since: leave it
       try {
-        const body = await store.get(o.key);
-        if (body.length !== o.size) continue;
-        parts.push(localRecordsOf(o.key, body, 0).buf);
+        const stored = await store.get(o.key);
+        if (stored.length !== o.size) continue;
+        const opened = openSegment(o.key, stored, codec);
+        if ((opened.domain ?? '') !== domain) continue;
+        parts.push(localRecordsOf(o.key, opened.body, 0).buf);
         take.push(o.key);
       } catch (e) {
-        if (!(e instanceof SegmentDamaged)) throw e;
+        if (!(e instanceof SegmentDamaged) && !(e instanceof SegmentLocked)) throw e;
       }
     }
     if (take.length < 2) return undefined;
-    const body = encodeUnique(Buffer.concat(parts));
-    const records = segmentRecordCount(body.length);
+    const plain = encodeUnique(Buffer.concat(parts));
+    const records = segmentRecordCount(plain.length);
     const into = Layout.indexSegmentKey(`merged-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`);
+    const body = index.sealBody(into, plain, domain || undefined);
     if (!(await store.put(into, body, { ifAbsent: true }))) return undefined;
     await store.sync();
     await index.cacheWritten(into, body);

@@ -20,6 +20,10 @@ export interface SegmentEntry {
   ord: number;
   /** Records of this segment kept in the base run. */
   inBase: number;
+  /** Encrypted vaults: the key domain the segment is sealed in. */
+  domain?: string;
+  /** Sealed in a domain that was not open: covered with no record (read again once it is). */
+  locked?: boolean;
 }
 
 export interface LocalState {
@@ -67,7 +71,16 @@ export async function readState(dir: string): Promise<LocalState> {
       // only names this code makes: a tampered state must not point outside the directory
       (s.base === null || (typeof s.base === 'string' && /^base-[a-z0-9-]+\.run$/.test(s.base))) &&
       (s.delta === null || (typeof s.delta === 'string' && /^delta-[a-z0-9-]+\.bin$/.test(s.delta))) &&
-      s.segments.every((e) => typeof e.key === 'string' && Number.isInteger(e.size) && typeof e.tag === 'string' && Number.isInteger(e.ord) && e.ord < s.nextOrd);
+      s.segments.every(
+        (e) =>
+          typeof e.key === 'string' &&
+          Number.isInteger(e.size) &&
+          typeof e.tag === 'string' &&
+          Number.isInteger(e.ord) &&
+          e.ord < s.nextOrd &&
+          (e.domain === undefined || typeof e.domain === 'string') &&
+          (e.locked === undefined || typeof e.locked === 'boolean'),
+      );
     return ok ? s : emptyState();
   } catch {
     return emptyState(); // torn or foreign: rebuild

@@ -12,6 +12,11 @@
 //    retired ordinal counts as absent) until a rebuild removes them.
 // Forgetting a chunk is safe (it is uploaded again); answering one that no listed segment
 // names is not, and cannot happen: every answer carries an ordinal of a listed segment.
+//
+// Encrypted vaults: segments are opened with the vault's SegmentCodec, so the copy holds plain
+// records of the key domains opened on this host (it is this host's cache). A segment of a
+// domain not open is covered with no record and marked `locked` with its domain; a later load
+// that has that domain open fetches it again.
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -34,7 +39,15 @@ import {
 } from './index-local-files.js';
 import { LREC, LocalIndexDamaged, RunReader } from './index-run.js';
 import { RunBuilder, sortRecords } from './index-sort.js';
-import { SegmentDamaged, localRecordsOf, segmentRecordCount, streamSegment } from './index-segments.js';
+import {
+  SegmentDamaged,
+  SegmentLocked,
+  localRecordsOf,
+  openSegment,
+  segmentRecordCount,
+  streamSegment,
+  type SegmentCodec,
+} from './index-segments.js';
 
 export { STATE_FILE, type SegmentEntry } from './index-local-files.js';
 
@@ -46,6 +59,14 @@ export interface LocalIndexTuning {
   deltaMax?: number | undefined;
   /** Records per bucket of a rebuild (index-sort.ts). */
   bucketRecords?: number | undefined;
+}
+
+export interface LocalSyncOptions {
+  /** Keep copies of segments this process writes (remote stores with a lasting copy). */
+  remote: boolean;
+  tuning?: LocalIndexTuning | undefined;
+  /** Encrypted vaults: how segments are opened. */
+  codec?: SegmentCodec | undefined;
 }
 
 
@@ -71,9 +92,15 @@ export class LocalIndex {
   readonly count: number;
   readonly segments: readonly SegmentEntry[];
   readonly #files: string[];
+  /** Encrypted vaults: the key domain of each sealed segment's ordinal, so records of a domain
+   *  not open in this process (kept here by another process of this host) are never answered. */
+  readonly #ordDomain: Map<number, string> | undefined;
+  readonly #codec: SegmentCodec | undefined;
 
-  private constructor(dir: string, st: LocalState, base: RunReader | undefined, delta: Buffer) {
+  private constructor(dir: string, st: LocalState, base: RunReader | undefined, delta: Buffer, codec: SegmentCodec | undefined) {
     this.dir = dir;
+    this.#codec = codec;
+    this.#ordDomain = codec ? new Map(st.segments.filter((e) => e.domain !== undefined).map((e) => [e.ord, e.domain!])) : undefined;
     this.#files = [st.base, st.delta].filter((x): x is string => !!x);
     this.base = base;
     this.delta = delta;
@@ -95,10 +122,20 @@ export class LocalIndex {
   /** The stored length of a chunk a listed segment names, or undefined. */
   async lookup(id: Uint8Array): Promise<number | undefined> {
     const d = findInDelta(this.delta, this.deltaCount, id);
-    if (d >= 0) return this.delta.readUInt32LE(d * LREC + CHUNK_ID_BYTES);
+    if (d >= 0) {
+      if (this.#hidden(this.delta.readUInt32LE(d * LREC + CHUNK_ID_BYTES + 4))) return undefined;
+      return this.delta.readUInt32LE(d * LREC + CHUNK_ID_BYTES);
+    }
     const hit = await this.base?.lookup(id);
-    if (!hit || this.#retired.has(hit.ord)) return undefined;
+    if (!hit || this.#retired.has(hit.ord) || this.#hidden(hit.ord)) return undefined;
     return hit.storedLength;
+  }
+
+  /** A record of a sealed segment whose key domain is not open here. */
+  #hidden(ord: number): boolean {
+    if (!this.#ordDomain) return false;
+    const domain = this.#ordDomain.get(ord);
+    return domain !== undefined && !this.#codec!.isOpen(domain);
   }
 
   async close(): Promise<void> {
@@ -113,7 +150,9 @@ export class LocalIndex {
   }
 
   /** Brings the copy in `dir` up to date with the store's index/ listing. */
-  static async sync(store: ObjectStore, dir: string, prefix: string, remote: boolean, tuning: LocalIndexTuning = {}): Promise<SyncResult> {
+  static async sync(store: ObjectStore, dir: string, prefix: string, opts: LocalSyncOptions): Promise<SyncResult> {
+    const { remote, codec } = opts;
+    const tuning = opts.tuning ?? {};
     const deltaMax = tuning.deltaMax ?? DELTA_MAX;
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     const listed: ObjectInfo[] = [];
@@ -136,13 +175,15 @@ export class LocalIndex {
     const gone: SegmentEntry[] = [];
     for (const e of st.segments) {
       const o = byKey.get(e.key);
-      if (o && o.size === e.size && versionTag(o) === e.tag) kept.push(e);
+      // a locked segment whose domain is open now is read again (it holds no record here)
+      const reopen = e.locked === true && e.domain !== undefined && codec?.isOpen(e.domain) === true;
+      if (o && o.size === e.size && versionTag(o) === e.tag && !reopen) kept.push(e);
       else gone.push(e);
     }
     const keptKeys = new Set(kept.map((e) => e.key));
     const fresh = listed.filter((o) => !keptKeys.has(o.key));
     if (gone.length === 0 && fresh.length === 0) {
-      return { local: new LocalIndex(dir, st, base, delta), listed, fetched: 0, cached: kept.length, rebuilt: false };
+      return { local: new LocalIndex(dir, st, base, delta, codec), listed, fetched: 0, cached: kept.length, rebuilt: false };
     }
 
     const goneOrds = new Set(gone.map((e) => e.ord));
@@ -156,7 +197,7 @@ export class LocalIndex {
     }
     const live = (ord: number) => !goneOrds.has(ord) && !retired.has(ord);
     const deltaKept = filterRecords(delta, live);
-    const newRecords = fresh.reduce((n, o) => n + segmentRecordCount(o.size), 0);
+    const newRecords = fresh.reduce((n, o) => n + segmentRecordCount(o.size, codec), 0);
     const baseCount = base?.count ?? 0;
     const rebuild = deltaKept.length / LREC + newRecords > deltaMax || retiredRecords > baseCount / 4 + deltaMax;
 
@@ -167,31 +208,53 @@ export class LocalIndex {
     const files: string[] = [];
     const gen = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     const added: SegmentEntry[] = [];
+    const recordsOf = (o: ObjectInfo, stored: Buffer, ord: number) => {
+      const { body, domain } = openSegment(o.key, stored, codec);
+      return { ...localRecordsOf(o.key, body, ord), domain };
+    };
     const readSmall = async (o: ObjectInfo, ord: number) => {
       const local = written ? await readWritten(written, o) : undefined;
       if (local) {
         try {
-          const r = localRecordsOf(o.key, local, ord);
+          const r = recordsOf(o, local, ord);
           cached++;
           return r;
-        } catch {
+        } catch (e) {
+          if (e instanceof SegmentLocked) throw e;
           /* fetch it instead */
         }
       }
-      const r = localRecordsOf(o.key, await store.get(o.key), ord);
-      fetched++;
-      return r;
+      const stored = await store.get(o.key);
+      try {
+        const r = recordsOf(o, stored, ord);
+        fetched++;
+        return r;
+      } catch (e) {
+        if (e instanceof SegmentLocked) fetched++; // covered, with no record
+        throw e;
+      }
     };
+    const entryOf = (o: ObjectInfo, ord: number, domain?: string): SegmentEntry => ({
+      key: o.key,
+      size: o.size,
+      tag: versionTag(o),
+      ord,
+      inBase: 0,
+      ...(domain !== undefined ? { domain } : {}),
+    });
+    const lockedEntry = (o: ObjectInfo, ord: number, e: SegmentLocked): SegmentEntry => ({ ...entryOf(o, ord, e.domain), locked: true });
 
     if (!rebuild) {
       const parts: Buffer[] = [deltaKept];
       for (const o of fresh) {
         const ord = next.nextOrd++;
         try {
-          parts.push((await readSmall(o, ord)).buf);
-          added.push({ key: o.key, size: o.size, tag: versionTag(o), ord, inBase: 0 });
+          const r = await readSmall(o, ord);
+          parts.push(r.buf);
+          added.push(entryOf(o, ord, r.domain));
         } catch (e) {
-          if (!isNotFound(e) && !(e instanceof SegmentDamaged)) throw e; // skipped: forgotten, not wrong
+          if (e instanceof SegmentLocked) added.push(lockedEntry(o, ord, e));
+          else if (!isNotFound(e) && !(e instanceof SegmentDamaged)) throw e; // skipped: forgotten, not wrong
         }
       }
       const merged = sortedUnique(Buffer.concat(parts));
@@ -221,16 +284,23 @@ export class LocalIndex {
         await builder.push(deltaKept, deltaKept.length / LREC);
         for (const o of fresh) {
           const ord = next.nextOrd++;
+          const large = segmentRecordCount(o.size, codec) > deltaMax;
           try {
-            if (segmentRecordCount(o.size) <= deltaMax) {
+            if (!large) {
               const r = await readSmall(o, ord);
               await builder.push(r.buf, r.count);
+              added.push(entryOf(o, ord, r.domain));
             } else {
-              await streamSegment(store, o, ord, (buf, count) => builder.push(buf, count));
+              const r = await streamSegment(store, o, ord, (buf, count) => builder.push(buf, count), codec);
               fetched++;
+              added.push(entryOf(o, ord, r.domain));
             }
-            added.push({ key: o.key, size: o.size, tag: versionTag(o), ord, inBase: 0 });
           } catch (e) {
+            if (e instanceof SegmentLocked) {
+              if (large) fetched++; // covered, with no record (readSmall counts its own)
+              added.push(lockedEntry(o, ord, e));
+              continue;
+            }
             if (!isNotFound(e) && !(e instanceof SegmentDamaged)) throw e;
             drop.add(ord);
           }
@@ -251,7 +321,7 @@ export class LocalIndex {
     await writeState(dir, next);
     await removeUnused(dir, next, st);
     if (written) await removeWrittenCovered(written, next.segments);
-    return { local: new LocalIndex(dir, next, base, delta), listed, fetched, cached, rebuilt: rebuild };
+    return { local: new LocalIndex(dir, next, base, delta, codec), listed, fetched, cached, rebuilt: rebuild };
   }
 
   /** Keeps a copy of a segment this process wrote (remote stores), so no host GETs its own. */

@@ -7,7 +7,9 @@
 //   manifests/<volume>/<backup>.bvm      one manifest per backup, written last
 //   leases/<scope>.json                  one operation per volume ("vault-gc" for GC)
 //   gc/condemned-<run>.json              chunks a GC run left for a later run
+//   keys/<id>.json                       encrypted vaults: one way into a key domain (crypto/key-record.ts)
 import { idToHex } from '../chunk/identity.js';
+import { KEY_PREFIX, keyRecordKey } from '../crypto/key-record.js';
 
 const CHUNK_KEY = /^chunks\/([0-9a-f]{2})\/([0-9a-f]{64})$/;
 const MANIFEST_SUFFIX = '.bvm';
@@ -67,6 +69,10 @@ export const Layout = {
   isCondemnedKey(key: string): boolean {
     return key.startsWith('gc/condemned-') && key.endsWith(CONDEMNED_SUFFIX);
   },
+
+  /** Key records of an encrypted vault (public JSON; the keyring reads and writes them). */
+  keyPrefix: KEY_PREFIX,
+  keyRecordKey,
 
   /** GC's vault-wide lease scope; index consolidation takes it too. */
   gcLeaseScope: 'vault-gc',

@@ -81,6 +81,11 @@ export interface ManifestHeader {
   updatedAt?: string;
   /** The values as the backup was made, kept when a merge changes the current ones. */
   asMade?: { type: BackupType; storedBytes: number; chunkCount: number };
+  // ---- encryption (issue 11): absent in a plain vault
+  /** Encrypted vaults: the key domain of this backup's chunks (its chain stays in it). */
+  keyDomain?: string;
+  /** The control plane's encryption context, verbatim (service_metadata VK and CMKID). */
+  encryption?: { cmkId: string; vk: string };
   /** Set only on a backup this vault received from another (copy or archive import). */
   origin?: BackupOrigin;
 }
@@ -134,6 +139,20 @@ const ManifestHeaderSchema = v.looseObject({
   elapsedMs: v.pipe(v.number(), v.minValue(0)),
   counters: v.record(v.string(), v.number()),
   dl: v.picklist([0, 1, 2, 3]),
+  // The service-contract and job fields are kept unchecked (see above); the encryption block
+  // is checked: it names the key domain a chain stays in.
+  keyDomain: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{32}$/, 'is not 16 bytes of hex'))),
+  encryption: v.optional(v.looseObject({ cmkId: v.string(), vk: v.string() })),
+  origin: v.optional(
+    v.looseObject({
+      kind: v.picklist(['replica', 'import']),
+      sourceVaultId: Id,
+      sourceBackupId: Id,
+      receivedAt: IsoTime,
+      serviceType: v.optional(v.picklist([4, 5])),
+      replicationRecordId: v.optional(Id),
+    }),
+  ),
 });
 
 // The schema and the interface describe the same object: this fails to compile if they drift.

@@ -1,12 +1,14 @@
 // The repository on top of a store: config, chunk objects, the chunk index, manifests
 // and chains. The store is private: the engine reaches chunks through the chunk operations
 // (chunk-access.ts), manifests through the methods below and small records through `meta`.
-// Every key is built by Layout (layout.ts).
+// Every key is built by Layout (layout.ts). An encrypted vault's differences (sealed chunks,
+// manifests and index segments, key domains) are in vault-encryption.ts.
 import { CHUNK_ID_BYTES, ChunkHasher } from '../chunk/identity.js';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
 import { openStore, type StoreOptions } from '../store/open-store.js';
 import { isNotFound, type ObjectStore } from '../store/object-store.js';
 import { instrumentStore, type StoreObserver } from '../store/instrumented-store.js';
+import type { EncryptionContext } from '../crypto/keyring.js';
 import { BlockMap } from './block-map.js';
 import {
   ChunkAccess,
@@ -17,69 +19,139 @@ import {
   type PutChunkResult,
   type ReadChunkOptions,
 } from './chunk-access.js';
-import { ChunkIndex } from './chunk-index.js';
-import { readChecked, unstableReadError } from './chunk-reread.js';
+import { ChunkIndex, decodeSegment, encodeSegment, type IndexRecord } from './chunk-index.js';
+import { indexCacheName, vaultCacheId } from './index-cache.js';
 import { loadChunkIndex, type IndexLoadOptions } from './index-loader.js';
-import { decodeConfig, encodeConfig, newConfig, validateOpenOptions, type VaultConfig } from './config.js';
-import { anyVaultObject, configLostError, ensureConfigCopy } from './config-store.js';
+import type { VaultConfig } from './config.js';
 import { Layout } from './layout.js';
 import { breakLease, listLeases, type BreakResult, type LeaseEntry } from './lease-admin.js';
 import { acquireLease, liveLeases, type Lease, type LeaseOp, type LeaseRecord } from './lease.js';
+import type { Manifest, ManifestEntry, ManifestHeader } from './manifest.js';
+import { ManifestIO } from './manifest-io.js';
+import { chainHeaders, walkChain } from './vault-chains.js';
 import { gcLeaseHolder, metaObjects, type MetaObjects, type StoredObject } from './vault-meta.js';
+import { isLockedDomain, type VaultEncryption } from './vault-encryption.js';
+import { addVaultKey, removeVaultKey, type KeyRecord, type NewKeyInput } from './vault-keys.js';
+import { openVaultConfig, type VaultConfigOptions } from './vault-open.js';
 
 export { validateVolumeId } from './vault-meta.js';
 export type { MetaObjects, StoredObject };
-import {
-  MANIFEST_PREFIX_BYTES,
-  ManifestFormatError,
-  decodeHeader,
-  decodeManifest,
-  encodeManifest,
-  headerLength,
-  type Manifest,
-  type ManifestEntry,
-  type ManifestHeader,
-} from './manifest.js';
-import type { Compression } from '../chunk/compress.js';
 
-const HEADER_PROBE_BYTES = 16 * 1024;
 /** Blocks in flight when neither the caller nor the store says. */
 const DEFAULT_CONCURRENCY = 8;
 
 export type { ChunkCodec, ChunkListing, PutChunkInfo, PutChunkResult, ReadChunkOptions };
 
-
-export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions, IndexFlushPolicy {
-  /** Make the vault if there is none (the first backup does this). */
-  create?: boolean;
-  /** For a new vault only: block size (power of two, 64 KiB–16 MiB) and compression. */
-  blockSize?: number;
-  compression?: Compression;
-  /** For a new vault only: a replica of this vault, with its block size, compression and
-   *  chunk-id key, so copies between them move chunk objects as stored (src/engine/copy.ts). */
-  replicaOf?: { config: VaultConfig };
+export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions, IndexFlushPolicy, VaultConfigOptions {
   /** Told of every store request (metrics, logs): see src/store/instrumented-store.ts. */
   observe?: StoreObserver;
 }
 
-
 export class Vault {
   readonly #store: ObjectStore;
   readonly config: VaultConfig;
-  readonly hasher: ChunkHasher;
-  readonly chunkCodec: ChunkCodec;
   readonly meta: MetaObjects;
   readonly #chunks: ChunkAccess;
+  readonly #manifests: ManifestIO;
+  readonly #codec: ChunkCodec | undefined;
+  /** Encrypted vaults only (vault-encryption.ts). */
+  readonly #enc: VaultEncryption | undefined;
   #headers: Map<string, { key: string; header: ManifestHeader }> | undefined;
+  /** Manifests left out of the catalog: their key domain is not open with the keys given. */
+  #locked = new Set<string>();
 
-  private constructor(store: ObjectStore, config: VaultConfig, opts: IndexLoadOptions & IndexFlushPolicy = {}) {
+  private constructor(store: ObjectStore, config: VaultConfig, opts: IndexLoadOptions & IndexFlushPolicy = {}, enc?: VaultEncryption) {
     this.#store = store;
     this.config = config;
-    const hashKey = Buffer.from(config.hashKey, 'hex');
-    this.hasher = new ChunkHasher(hashKey);
-    this.chunkCodec = { hashKey, compression: config.compression };
-    this.#chunks = new ChunkAccess(store, this.hasher, () => loadChunkIndex(store, config.hashKey, opts), opts);
+    this.#enc = enc;
+    this.#manifests = new ManifestIO(store, enc);
+    // The local index copy is named by the hash key, or by the vault id in an encrypted vault.
+    const cacheName = indexCacheName(config);
+    if (enc) {
+      this.#codec = enc.defaultDomain ? enc.codecOf(enc.defaultDomain) : undefined;
+      const load = () => loadChunkIndex(store, cacheName, opts, enc.segmentCodec);
+      this.#chunks = new ChunkAccess(store, this.#codec?.hasher, load, opts, enc);
+    } else {
+      const hashKey = Buffer.from(config.hashKey!, 'hex');
+      this.#codec = { hashKey, compression: config.compression, hasher: new ChunkHasher(hashKey) };
+      this.#chunks = new ChunkAccess(store, this.#codec.hasher, () => loadChunkIndex(store, cacheName, opts), opts);
+    }
     this.meta = metaObjects(store);
+  }
+
+  /** The chunk-id hasher of plain backups (an encrypted vault's default key domain). */
+  get hasher(): ChunkHasher {
+    return this.chunkCodec.hasher!;
+  }
+
+  /** What the worker pool needs to hash, compress (and, encrypted, seal) a block. In an
+   *  encrypted vault this is the default key domain's; see chunkCodecFor for KMS contexts. */
+  get chunkCodec(): ChunkCodec {
+    if (this.#codec) return this.#codec;
+    throw new BlockvaultError(ErrorCodes.badInput, `vault ${this.url} holds only KMS-encrypted volumes: its chunk codec depends on the backup's encryption context`, {
+      hint: 'use chunkCodecFor({ cmkId, vk })',
+    });
+  }
+
+  /** The id of this vault's local index copy (index-cache.ts: clearIndexCache, indexCacheInfo). */
+  get indexCacheId(): string {
+    return vaultCacheId(indexCacheName(this.config));
+  }
+
+  /** True for an encrypted vault (format 2). */
+  get encrypted(): boolean {
+    return this.#enc !== undefined;
+  }
+
+  /**
+   * The codec of one backup: in an encrypted vault, the key domain of the control plane's
+   * encryption context (made on first use, the VK stored verbatim) or the default domain;
+   * in a plain vault, the vault's codec (an encryption context there is refused).
+   */
+  async chunkCodecFor(ctx?: EncryptionContext): Promise<ChunkCodec> {
+    if (this.#enc) return this.#enc.codecFor(ctx);
+    if (ctx) {
+      throw new BlockvaultError(ErrorCodes.badInput, `vault ${this.url} is not encrypted; a backup with CMK ${ctx.cmkId} needs an encrypted vault`, {
+        hint: 'back encrypted volumes up into a vault made with encryption (openVault(url, { create: true, encrypt: { kms: true } }))',
+        details: { cmkId: ctx.cmkId },
+      });
+    }
+    return this.chunkCodec;
+  }
+
+  // ---- keys (encrypted vaults)
+
+  /** The key records (public: id, domain, kind, created; never a clear key). */
+  async listKeys(): Promise<KeyRecord[]> {
+    return this.#enc ? this.#enc.crypto.keyring.listKeys() : [];
+  }
+
+  /** Adds a way into a key domain (default: the vault's default domain), opened with the
+   *  keys this vault was opened with. Data is not touched. */
+  async addKey(key: NewKeyInput, opts: { domain?: string; label?: string } = {}): Promise<KeyRecord> {
+    return addVaultKey(this.#requireEnc(), this.url, key, opts);
+  }
+
+  /** Removes a key record; refused for the last way into its domain. */
+  async removeKey(keyId: string): Promise<KeyRecord> {
+    return removeVaultKey(this.#requireEnc(), keyId);
+  }
+
+  #requireEnc(): VaultEncryption {
+    if (this.#enc) return this.#enc;
+    throw new BlockvaultError(ErrorCodes.badInput, `vault ${this.url} is not encrypted: it has no keys`, {
+      hint: 'make an encrypted vault with `blockvault init --encrypt`',
+    });
+  }
+
+  /** An index segment as stored (sealed in an encrypted vault), for GC's rewrite. */
+  encodeIndexSegment(key: string, recs: IndexRecord[]): Buffer {
+    return this.#enc ? this.#enc.segmentCodec.seal(key, encodeSegment(recs)) : encodeSegment(recs);
+  }
+
+  /** An index segment's records from its stored form (GC, verify). Throws on damage. */
+  async decodeIndexSegment(key: string, buf: Buffer): Promise<IndexRecord[]> {
+    return decodeSegment(this.#enc ? await this.#enc.openSegment(key, buf) : buf);
   }
 
   get url(): string {
@@ -115,55 +187,9 @@ export class Vault {
 
   /** A vault on an already-open store (tests, replication). */
   static async onStore(given: ObjectStore, opts: OpenVaultOptions = {}): Promise<Vault> {
-    validateOpenOptions(opts);
     const store = opts.observe ? instrumentStore(given, opts.observe) : given;
-    let raw: Buffer | undefined;
-    try {
-      raw = await store.get(Layout.config);
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-    }
-    if (!raw) {
-      // Options are checked before anything is written (or listed).
-      // A replica takes its source's block size, compression and chunk-id key (initReplica).
-      const src = opts.replicaOf?.config;
-      const fresh = !opts.create ? undefined : newConfig(src ? { blockSize: src.blockSize, compression: src.compression, hashKey: src.hashKey } : { blockSize: opts.blockSize, compression: opts.compression });
-      const found = await anyVaultObject(store);
-      // A creator racing us may have written its config (and copy) since our get.
-      if (found !== undefined) raw = await store.get(Layout.config).catch(() => undefined);
-      if (found !== undefined && !raw) throw configLostError(store.url, found);
-      if (!raw && !fresh) {
-        throw new BlockvaultError(ErrorCodes.notFound, `no blockvault vault at ${store.url} (no config object)`, {
-          hint: 'check --vault, or run a backup or `blockvault init` to create one',
-        });
-      }
-      if (!raw && fresh) {
-        // put-if-absent: of two processes creating one vault, one config wins and both use it.
-        const encoded = encodeConfig(fresh);
-        if (!(await store.put(Layout.config, encoded, { ifAbsent: true }))) raw = await store.get(Layout.config);
-        else {
-          await ensureConfigCopy(store, encoded);
-          return new Vault(store, fresh, opts);
-        }
-      }
-    }
-    // A body that fails its checksum is read again: damaged only when the bad bytes repeat.
-    let first: Buffer | undefined = raw!;
-    const read = async () => {
-      const b = first ?? (await store.get(Layout.config));
-      first = undefined;
-      return b;
-    };
-    const where = `${store.url}/${Layout.config}`;
-    const cfg = await readChecked(read, (b) => decodeConfig(b, where), (o) => (o.stable ? o.error : unstableReadError(Layout.config, store.url, o)));
-    if (opts.blockSize !== undefined && opts.blockSize !== cfg.blockSize) {
-      throw new BlockvaultError(
-        ErrorCodes.badInput,
-        `vault ${store.url} uses ${cfg.blockSize}-byte blocks; --block-size ${opts.blockSize} cannot change it`,
-        { hint: 'omit --block-size for an existing vault (the block size is fixed per vault)' },
-      );
-    }
-    return new Vault(store, cfg, opts);
+    const { config, enc } = await openVaultConfig(store, opts);
+    return new Vault(store, config, opts, enc);
   }
 
   async close(): Promise<void> {
@@ -257,17 +283,13 @@ export class Vault {
   }
 
   #readManifestObject(key: string, signal?: AbortSignal): Promise<Manifest> {
-    return readChecked(
-      () => this.#store.get(key, signal ? { signal } : undefined),
-      decodeManifest,
-      (o) => (o.stable ? this.#manifestError(o.error, key) : unstableReadError(key, this.url, o)) as Error,
-      signal,
-    );
+    return this.#manifests.read(key, signal);
   }
 
   /** Forgets cached headers (after another process may have changed the vault). */
   refresh(): void {
     this.#headers = undefined;
+    this.#locked.clear();
   }
 
   async #catalog(): Promise<Map<string, { key: string; header: ManifestHeader }>> {
@@ -282,6 +304,7 @@ export class Vault {
           header = await this.#readHeader(key);
         } catch (e) {
           if (isNotFound(e)) return; // deleted (or merged away) since the listing
+          if (isLockedDomain(e)) return void this.#locked.add(key); // another key domain's
           throw e;
         }
         found.set(header.backupId, { key, header });
@@ -291,28 +314,8 @@ export class Vault {
     return found;
   }
 
-  async #readHeader(key: string): Promise<ManifestHeader> {
-    const get = async () => {
-      const buf = await this.#store.getRange(key, 0, HEADER_PROBE_BYTES);
-      let need: number;
-      try {
-        need = MANIFEST_PREFIX_BYTES + headerLength(buf);
-      } catch {
-        return buf; // the check below names the damage
-      }
-      return buf.length < need ? this.#store.getRange(key, 0, need) : buf;
-    };
-    return readChecked(get, decodeHeader, (o) => (o.stable ? this.#manifestError(o.error, key) : unstableReadError(key, this.url, o)) as Error);
-  }
-
-  #manifestError(e: unknown, key: string): unknown {
-    if (e instanceof ManifestFormatError) {
-      return new BlockvaultError(ErrorCodes.vaultDamaged, `manifest ${key} in ${this.url} is damaged: ${e.message}`, {
-        hint: 'run `blockvault verify`; restore the object from a copy of the vault, or delete that backup',
-        details: { object: key },
-      });
-    }
-    return e;
+  #readHeader(key: string): Promise<ManifestHeader> {
+    return this.#manifests.readHeader(key);
   }
 
   /** Every backup's header, oldest first; optionally one volume's. */
@@ -330,8 +333,11 @@ export class Vault {
   }
 
   #notFound(backupId: string): BlockvaultError {
+    const locked = this.#locked.size;
     return new BlockvaultError(ErrorCodes.backupNotFound, `backup ${backupId} not found in ${this.url}`, {
-      hint: 'list the backups with `blockvault list --vault …`',
+      hint: locked
+        ? `${locked} backup(s) are in key domains the keys given do not open (${[...this.#locked].slice(0, 3).join(', ')}${locked > 3 ? ', …' : ''}): open the vault with their key`
+        : 'list the backups with `blockvault list --vault …`',
       details: { backupId },
     });
   }
@@ -343,29 +349,8 @@ export class Vault {
   }
 
   /** The backup and its ancestors, newest first, ending with the full. */
-  async chain(backupId: string): Promise<Manifest[]> {
-    const out: Manifest[] = [];
-    const seen = new Set<string>();
-    let id: string | null = backupId;
-    while (id) {
-      if (seen.has(id)) throw new BlockvaultError(ErrorCodes.vaultDamaged, `backup chain of ${backupId} loops at ${id}`);
-      seen.add(id);
-      let m: Manifest;
-      try {
-        m = await this.readManifest(id);
-      } catch (e) {
-        if (e instanceof BlockvaultError && e.code === ErrorCodes.backupNotFound && id !== backupId) {
-          throw new BlockvaultError(ErrorCodes.vaultDamaged, `backup ${backupId} depends on ${id}, which is missing`, {
-            hint: 'run `blockvault verify`; the chain below that backup cannot be restored',
-            details: { backupId, missingParent: id },
-          });
-        }
-        throw e;
-      }
-      out.push(m);
-      id = m.header.parentId;
-    }
-    return out;
+  chain(backupId: string): Promise<Manifest[]> {
+    return walkChain(backupId, (id) => this.readManifest(id));
   }
 
   async blockMap(backupId: string): Promise<BlockMap> {
@@ -380,19 +365,7 @@ export class Vault {
 
   /** Headers of the chain a backup sits in: its ancestors, itself and its descendants. */
   async chainOf(backupId: string): Promise<ManifestHeader[]> {
-    const all = await this.listBackups();
-    const byId = new Map(all.map((h) => [h.backupId, h]));
-    const up: ManifestHeader[] = [];
-    for (let h = byId.get(backupId); h; h = h.parentId ? byId.get(h.parentId) : undefined) up.unshift(h);
-    const down: ManifestHeader[] = [];
-    const below = new Set([backupId]);
-    for (const h of all) {
-      if (h.parentId && below.has(h.parentId)) {
-        below.add(h.backupId);
-        down.push(h);
-      }
-    }
-    return [...up, ...down];
+    return chainHeaders(await this.listBackups(), backupId);
   }
 
   async hasDependents(backupId: string): Promise<boolean> {
@@ -403,7 +376,7 @@ export class Vault {
   async writeManifest(header: ManifestHeader, list: ManifestEntry[]): Promise<void> {
     await this.#store.sync();
     const key = this.manifestKey(header.volumeId, header.backupId);
-    const created = await this.#store.put(key, encodeManifest(header, list), { ifAbsent: true });
+    const created = await this.#store.put(key, this.#encodeManifest(key, header, list), { ifAbsent: true });
     if (!created) {
       throw new BlockvaultError(ErrorCodes.badInput, `backup ${header.backupId} already exists in ${this.url}`, {
         hint: 'use a new backup id',
@@ -423,9 +396,19 @@ export class Vault {
   async replaceManifest(header: ManifestHeader, list: ManifestEntry[]): Promise<void> {
     await this.#store.sync();
     const key = this.manifestKey(header.volumeId, header.backupId);
-    await this.#store.put(key, encodeManifest(header, list));
+    await this.#store.put(key, this.#encodeManifest(key, header, list));
     await this.#store.sync();
     this.#headers?.set(header.backupId, { key, header: { ...header, entryCount: list.length } });
+  }
+
+  /** Sealed in an encrypted vault, in the key domain its header names (default: the vault's). */
+  #encodeManifest(key: string, header: ManifestHeader, list: ManifestEntry[]): Buffer {
+    return this.#manifests.encode(key, header, list, () => this.chunkCodec.keyDomain);
+  }
+
+  /** Manifests the catalog left out: no key given opens their domain. */
+  get lockedManifests(): readonly string[] {
+    return [...this.#locked];
   }
 
   /** Removes a backup's manifest (the backup is gone once this returns). Idempotent. */

@@ -95,7 +95,7 @@ describe('the control-plane contract, field by field', () => {
     expect(ctx.description).toEqual({ DESC: 'nightly', INC: 1 });
     expect(shown.data_timestamp).toBe('2026-11-30T23:00:00.000000');
     expect(shown.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
-    expect(shown.extend_info).toEqual({ auto_trigger: true, bootable: true, snapshot_id: '665e411f5d87431ca98c199fbd4a64fd', supported_restore_mode: 'backup', support_lld: false });
+    expect(shown.extend_info).toEqual({ auto_trigger: true, bootable: true, snapshot_id: '665e411f5d87431ca98c199fbd4a64fd', supported_restore_mode: 'backup', support_lld: false, encrypted: false });
     expect(failedJob).toMatchObject({ status: 'FAIL', error_code: 'VolumeBackup.0021', cbr_error_code: 'BackupService.7000' });
     expect(failed).toMatchObject({ backupId: 'bad-1', status: 'error', error_code: 'VolumeBackup.0021' });
   });

@@ -25,7 +25,7 @@ export type FieldEntry =
 const cp = (why = 'the control plane owns it (name, tenant, project, links, paging…); the engine echoes nothing it was not given'): FieldEntry => ({ not: why });
 const noServer = { not: 'server (VM) backups, children and system-disk facts are the control plane\'s: the engine backs up one volume' };
 const noRepl = { not: 'no replication in the data plane' };
-const noEnc = { not: 'encryption is not built yet (its issue adds VK, CMKID and extend_info.encrypted; the header has room: encrypted?)' };
+const kmsOnly = { not: 'present only on a KMS-encrypted volume\'s backup, verbatim as given (test/crypto/vault-encryption.test.ts checks them)' };
 const noCapacity = { not: 'no capacity or billing model: the engine reports used bytes (stats usedMB/usedGB) for the control plane to compare' };
 
 export const FIELD_TABLE: Record<string, FieldEntry> = {
@@ -52,8 +52,8 @@ export const FIELD_TABLE: Record<string, FieldEntry> = {
   '1.1:backups_links': cp(),
   // §1.2 service_metadata
   '1.2:DL': { get: (c) => c.md.DL, type: 'integer', unit: '0–3: bit 0 dedup, bit 1 compression (the vault mode)' },
-  '1.2:VK': noEnc,
-  '1.2:CMKID': noEnc,
+  '1.2:VK': kmsOnly,
+  '1.2:CMKID': kmsOnly,
   '1.2:bootable': { get: (c) => c.md.bootable, type: 'boolean', note: 'false unless given; carried by incrementals' },
   '1.2:backupurl': { get: (c) => c.md.backupurl, type: 'string' },
   '1.2:SP': { get: (c) => c.md.SP, type: 'string', note: 'the manifest key' },
@@ -120,7 +120,7 @@ export const FIELD_TABLE: Record<string, FieldEntry> = {
   '1.7:supported_restore_mode': { get: (c) => c.backup.extend_info.supported_restore_mode, type: 'string', unit: 'backup' },
   '1.7:os_images_data': { not: 'no image registration' },
   '1.7:contain_system_disk': noServer,
-  '1.7:encrypted': noEnc,
+  '1.7:encrypted': { get: (c) => c.backup.extend_info.encrypted, type: 'boolean', note: 'true when the backup\'s chunks are in a key domain' },
   '1.7:system_disk': noServer,
   '1.7:is_multi_az': { not: 'storage placement is the object store\'s; the engine does not know it' },
   '1.7:progress': { get: (c) => c.md.progress, type: 'integer', unit: '0–100' },
