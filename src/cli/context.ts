@@ -64,8 +64,10 @@ export function storeOptions(opts: CommonOpts): OpenVaultOptions {
 /** Opens the vault the options name (creating it only when asked). */
 export async function openVaultFrom(opts: CommonOpts, extra: OpenVaultOptions = {}): Promise<Vault> {
   const location = vaultLocation(opts);
+  const { keysFromFlags } = await import('./key-input.js');
+  const keys = await keysFromFlags(opts); // none given: the library reads BLOCKVAULT_PASSWORD & co.
   const { Vault } = await import('../vault/vault.js');
-  const vault = await Vault.open(location, { ...storeOptions(opts), ...extra });
+  const vault = await Vault.open(location, { ...storeOptions(opts), ...(keys ? { keys } : {}), ...extra });
   (await logger(opts)).info({ blockSize: vault.blockSize }, `vault ${vault.url} opened`);
   return vault;
 }

@@ -27,7 +27,14 @@ export interface OutputOpts {
   verbose?: number;
 }
 
-export type CommonOpts = VaultOpts & StoreUseOpts & OutputOpts;
+/** The ways into an encrypted vault (key-input.ts reads them). */
+export interface KeyOpts {
+  passwordFile?: string;
+  passwordCommand?: string;
+  keyFile?: string;
+}
+
+export type CommonOpts = VaultOpts & StoreUseOpts & KeyOpts & OutputOpts;
 
 export function addOutputOptions(cmd: Command): Command {
   return cmd
@@ -44,7 +51,15 @@ export function addVaultOptions(cmd: Command, creates = false): Command {
     .option('--endpoint <url>', 'S3 endpoint URL (default: $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)', parseEndpoint)
     .option('--region <region>', 'S3 region (default: the AWS chain, else us-east-1)');
   if (creates) cmd.option('--create-bucket', 'create the S3 bucket if it does not exist');
-  return addOutputOptions(addStoreUseOptions(cmd));
+  return addOutputOptions(addKeyOptions(addStoreUseOptions(cmd)));
+}
+
+/** An encrypted vault's key; without one, $BLOCKVAULT_PASSWORD, $BLOCKVAULT_PASSWORD_FILE, $BLOCKVAULT_KEY_FILE. */
+export function addKeyOptions(cmd: Command): Command {
+  return cmd
+    .option('--password-file <file>', 'encrypted vault: the passphrase, from a file (default: $BLOCKVAULT_PASSWORD, $BLOCKVAULT_PASSWORD_FILE)')
+    .option('--password-command <command>', 'encrypted vault: the passphrase, printed by a command (run with sh)')
+    .option('--key-file <file>', 'encrypted vault: a key file of 32 random bytes (default: $BLOCKVAULT_KEY_FILE)');
 }
 
 /** Bandwidth limits (any store) and the S3 client's requests in flight and time per call. */

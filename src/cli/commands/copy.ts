@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import type { CopyProgress, CopyResult } from '../../engine/copy.js';
+import type { OpenVaultOptions, Vault } from '../../vault/vault.js';
 import { formatBytes } from '../../metrics/units.js';
 import { resolveBackupId, shortIds } from '../backup-ids.js';
 import { newCommand, usageError } from '../command.js';
 import { cancellationSignal, checkLocation, emit, logger, storeOptions } from '../context.js';
-import { addOutputOptions, addStoreUseOptions, parseEndpoint, parsePositiveInt, parseRate, type CommonOpts } from '../options.js';
+import { addKeyOptions, addOutputOptions, addStoreUseOptions, parseEndpoint, parsePositiveInt, parseRate, type CommonOpts } from '../options.js';
 import { barLine, type BarFrame } from '../progress-bar.js';
 import { progressEmitter } from '../progress-events.js';
 
@@ -68,7 +69,8 @@ A destination that does not exist is made as a replica of the source (same block
 compression and chunk-id key, so chunk objects move as stored). Each manifest is written
 last: an interrupted copy shows nothing half-made and a rerun sends only what is missing.
 Copies are replicas: restore them with \`restore --allow-replica\`; copying a replica again
-needs --allow-replica-source. The result has one replication record per selected backup.`,
+needs --allow-replica-source. The result has one replication record per selected backup.
+The key flags (--password-file, --password-command, --key-file) open both vaults.`,
   )
     .option('--from <dir|s3://bucket/prefix>', 'the source vault (required)')
     .option('--to <dir|s3://bucket/prefix>', 'the destination vault, made if missing (required)')
@@ -81,7 +83,7 @@ needs --allow-replica-source. The result has one replication record per selected
     .option('--to-endpoint <url>', "the destination's S3 endpoint, when it differs from --endpoint", parseEndpoint)
     .option('--region <region>', 'S3 region (default: the AWS chain, else us-east-1)')
     .option('--create-bucket', "create the destination's S3 bucket if it does not exist");
-  addOutputOptions(addStoreUseOptions(cmd)).action(async (given: string[], opts: CopyOpts) => {
+  addOutputOptions(addKeyOptions(addStoreUseOptions(cmd))).action(async (given: string[], opts: CopyOpts) => {
     if (!opts.from) throw usageError(cmd, 'missing --from (the source vault)');
     if (!opts.to) throw usageError(cmd, 'missing --to (the destination vault)');
     const chosen = [given.length > 0, opts.volume !== undefined, opts.all === true].filter(Boolean).length;
@@ -91,10 +93,12 @@ needs --allow-replica-source. The result has one replication record per selected
     const fromLocation = checkLocation(opts.from);
     const toLocation = checkLocation(opts.to);
     const { Vault } = await import('../../vault/vault.js');
-    const { copyBackups, initReplica } = await import('../../engine/copy.js');
+    const { copyBackups } = await import('../../engine/copy.js');
     const log = await logger(opts);
     const cancel = cancellationSignal();
-    const base = storeOptions(opts);
+    const { keysFromFlags } = await import('../key-input.js');
+    const keys = await keysFromFlags(opts); // both vaults; none given: the environment's
+    const base = { ...storeOptions(opts), ...(keys ? { keys } : {}) };
     const from = await Vault.open(fromLocation, { ...base, createBucket: undefined });
     try {
       // What the source refuses is found before the destination is made: a copy that fails
@@ -105,7 +109,7 @@ needs --allow-replica-source. The result has one replication record per selected
         ? await Promise.all(backupIds.map((id) => from.header(id)))
         : await from.listBackups(opts.volume !== undefined ? { volumeId: opts.volume } : {});
       for (const h of selected) checkReplicable(h, opts.allowReplicaSource ?? false);
-      const to = await initReplica(from, toLocation, { ...base, ...(opts.toEndpoint ? { endpoint: opts.toEndpoint } : {}) });
+      const to = await destination(from, toLocation, { ...base, ...(opts.toEndpoint ? { endpoint: opts.toEndpoint } : {}) });
       try {
         log.info(`copying from ${from.url} to ${to.url}`);
         const out = await progressEmitter<CopyProgress>(opts, 'copy', cancel, copyFrame);
@@ -131,4 +135,29 @@ needs --allow-replica-source. The result has one replication record per selected
       await from.close().catch(() => {});
     }
   });
+}
+
+/**
+ * The destination: opened as it is when it exists; else made as a replica of the source (same
+ * block size, compression and chunk-id key: chunk objects move as stored). An encrypted
+ * source's chunk-id key must not be shared, and the copy engine does not yet carry key domains
+ * into a vault of its own making, so a new destination for an encrypted source is refused.
+ */
+async function destination(from: Vault, location: string, base: OpenVaultOptions): Promise<Vault> {
+  const { Vault } = await import('../../vault/vault.js');
+  const { initReplica } = await import('../../engine/copy.js');
+  const { BlockvaultError, ErrorCodes } = await import('../../errors.js');
+  try {
+    return await Vault.open(location, { ...base, createBucket: undefined });
+  } catch (e) {
+    const missing = (e instanceof BlockvaultError && e.code === ErrorCodes.notFound) || (e as { category?: string }).category === 'notFound';
+    if (!missing) throw e;
+  }
+  if (from.encrypted) {
+    throw new BlockvaultError(ErrorCodes.badInput, `${from.url} is encrypted and ${location} does not exist: copy cannot make an encrypted replica yet`, {
+      hint: 'copy into an existing vault; note that backups copied into a vault without encryption are stored there unencrypted',
+      details: { from: from.url, to: location },
+    });
+  }
+  return initReplica(from, location, base);
 }

@@ -13,6 +13,7 @@ import { register as importArchive } from './import.js';
 import { register as init } from './init.js';
 import { register as job } from './job.js';
 import { register as jobs } from './jobs.js';
+import { register as key } from './key.js';
 import { register as list } from './list.js';
 import { register as locks } from './locks.js';
 import { register as prune } from './prune.js';
@@ -37,6 +38,7 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   copy,
   exportBackup,
   importArchive,
+  key,
   jobs,
   job,
   locks,
