@@ -28,7 +28,7 @@ afterAll(async () => {
 
 describe('store options', () => {
   it('every command that opens a vault lists them in its --help', async () => {
-    const commands = ['init', 'backup', 'restore', 'list', 'show', 'delete', 'prune', 'gc', 'verify', 'stats', 'copy', 'export', 'import', 'locks', 'locks break', 'repair-config', 'cache clear', 'jobs', 'job show', 'serve'];
+    const commands = ['init', 'backup', 'restore', 'list', 'show', 'delete', 'prune', 'gc', 'verify', 'stats', 'copy', 'export', 'import', 'locks', 'locks break', 'repair-config', 'cache clear', 'jobs', 'job show', 'serve', 'key list', 'key add', 'key remove'];
     for (const c of commands) {
       const h = await runCli([...c.split(' '), '--help'], { env: { COLUMNS: '200' } });
       expect(h.code, c).toBe(0);
