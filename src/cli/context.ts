@@ -45,15 +45,29 @@ export function checkLocation(where: string): string {
   });
 }
 
-export function storeOptions(opts: CommonOpts): Pick<OpenVaultOptions, 'endpoint' | 'region' | 'createBucket'> {
-  return { endpoint: opts.endpoint, region: opts.region, createBucket: opts.createBucket };
+/** The store options the flags give: S3 connection, bandwidth limits, S3 client tuning. */
+export function storeOptions(opts: CommonOpts): OpenVaultOptions {
+  const s3 = {
+    ...(opts.s3Concurrency !== undefined ? { concurrency: opts.s3Concurrency } : {}),
+    ...(opts.s3Timeout !== undefined ? { operationTimeoutMs: opts.s3Timeout } : {}),
+  };
+  return {
+    endpoint: opts.endpoint,
+    region: opts.region,
+    createBucket: opts.createBucket,
+    ...(opts.limitUpload !== undefined ? { limitUploadBytesPerSec: opts.limitUpload } : {}),
+    ...(opts.limitDownload !== undefined ? { limitDownloadBytesPerSec: opts.limitDownload } : {}),
+    ...(Object.keys(s3).length ? { store: { s3 } } : {}),
+  };
 }
 
 /** Opens the vault the options name (creating it only when asked). */
 export async function openVaultFrom(opts: CommonOpts, extra: OpenVaultOptions = {}): Promise<Vault> {
   const location = vaultLocation(opts);
+  const { keysFromFlags } = await import('./key-input.js');
+  const keys = await keysFromFlags(opts); // none given: the library reads BLOCKVAULT_PASSWORD & co.
   const { Vault } = await import('../vault/vault.js');
-  const vault = await underCancellation(() => Vault.open(location, { ...storeOptions(opts), ...extra }));
+  const vault = await underCancellation(() => Vault.open(location, { ...storeOptions(opts), ...(keys ? { keys } : {}), ...extra }));
   (await logger(opts)).info({ blockSize: vault.blockSize }, `vault ${vault.url} opened`);
   return vault;
 }
@@ -78,12 +92,24 @@ export async function underCancellation<T>(fn: () => Promise<T>): Promise<T> {
   return withOperationSignal(cancellationSignal().signal, fn);
 }
 
+let machine: NodeJS.WritableStream = process.stdout;
+
+/** Where results, NDJSON events and the error line go: stdout, unless a command sends its
+ *  data there (`export -o -`), which diverts them to stderr. */
+export function machineOutput(): NodeJS.WritableStream {
+  return machine;
+}
+
+export function divertMachineOutput(to: NodeJS.WritableStream): void {
+  machine = to;
+}
+
 /** Prints a command's result: one NDJSON line with --json, else the human text. */
 export function emit(opts: OutputOpts, result: object, human: () => string): void {
-  if (opts.json) process.stdout.write(JSON.stringify({ event: 'result', ...result }) + '\n');
+  if (opts.json) machine.write(JSON.stringify({ event: 'result', ...result }) + '\n');
   else {
     const text = human();
-    if (text) process.stdout.write(text + '\n');
+    if (text) machine.write(text + '\n');
   }
 }
 

@@ -4,6 +4,7 @@
 import { CommanderError } from 'commander';
 import { toBlockvaultError } from '../errors.js';
 import { toUsageError, type CommandError } from './command.js';
+import { machineOutput } from './context.js';
 import { buildProgram } from './program.js';
 import { UsageError, exitCodeOf } from './usage-error.js';
 
@@ -14,7 +15,7 @@ function report(e: unknown): number {
   const code = exitCodeOf(e);
   // An error that is not blockvault's own is a bug: BV.Internal, exit 1, its stack under BLOCKVAULT_DEBUG.
   const err = toBlockvaultError(e);
-  if (json) process.stdout.write(JSON.stringify({ event: 'error', exitCode: code, ...err.toJSON() }) + '\n');
+  if (json) machineOutput().write(JSON.stringify({ event: 'error', exitCode: code, ...err.toJSON() }) + '\n');
   process.stderr.write(`blockvault: error [${err.code}]: ${err.describe()}\n`);
   if (e instanceof UsageError && e.usage) process.stderr.write(`usage: ${e.usage}\n`);
   if (process.env.BLOCKVAULT_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
@@ -36,4 +37,15 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code));
+/** Exits once stdout and stderr have handed everything to the OS: a pipe's writes can still be
+ *  queued (an archive on stdout, a long NDJSON result), and process.exit would cut them off. */
+function flushThenExit(code: number): void {
+  let pending = 2;
+  const done = () => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
+main().then(flushThenExit);

@@ -12,6 +12,14 @@ export interface VaultOpts {
   createBucket?: boolean;
 }
 
+/** How a store is used, on every command that opens one (storeOptions in context.ts maps them). */
+export interface StoreUseOpts {
+  limitUpload?: number;
+  limitDownload?: number;
+  s3Concurrency?: number;
+  s3Timeout?: number;
+}
+
 /** Options every command takes. */
 export interface OutputOpts {
   json?: boolean;
@@ -19,7 +27,14 @@ export interface OutputOpts {
   verbose?: number;
 }
 
-export type CommonOpts = VaultOpts & OutputOpts;
+/** The ways into an encrypted vault (key-input.ts reads them). */
+export interface KeyOpts {
+  passwordFile?: string;
+  passwordCommand?: string;
+  keyFile?: string;
+}
+
+export type CommonOpts = VaultOpts & StoreUseOpts & KeyOpts & OutputOpts;
 
 export function addOutputOptions(cmd: Command): Command {
   return cmd
@@ -36,7 +51,69 @@ export function addVaultOptions(cmd: Command, creates = false): Command {
     .option('--endpoint <url>', 'S3 endpoint URL (default: $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)', parseEndpoint)
     .option('--region <region>', 'S3 region (default: the AWS chain, else us-east-1)');
   if (creates) cmd.option('--create-bucket', 'create the S3 bucket if it does not exist');
-  return addOutputOptions(cmd);
+  return addOutputOptions(addKeyOptions(addStoreUseOptions(cmd)));
+}
+
+/** An encrypted vault's key; without one, $BLOCKVAULT_PASSWORD, $BLOCKVAULT_PASSWORD_FILE, $BLOCKVAULT_KEY_FILE. */
+export function addKeyOptions(cmd: Command): Command {
+  return cmd
+    .option('--password-file <file>', 'encrypted vault: the passphrase, from a file (default: $BLOCKVAULT_PASSWORD, $BLOCKVAULT_PASSWORD_FILE)')
+    .option('--password-command <command>', 'encrypted vault: the passphrase, printed by a command (run with sh)')
+    .option('--key-file <file>', 'encrypted vault: a key file of 32 random bytes (default: $BLOCKVAULT_KEY_FILE)');
+}
+
+/** Bandwidth limits (any store) and the S3 client's requests in flight and time per call. */
+export function addStoreUseOptions(cmd: Command): Command {
+  return cmd
+    .option('--limit-upload <rate>', 'average bytes per second sent to the store, e.g. 50MiB (default: no limit)', parseRate)
+    .option('--limit-download <rate>', 'average bytes per second read from the store, e.g. 50MiB (default: no limit)', parseRate)
+    .option('--s3-concurrency <n>', 'S3 requests in flight at most (default 32)', parsePositiveInt)
+    .option('--s3-timeout <duration>', 'S3: longest time of one call with its retries, e.g. 30s, 2m (default 2m)', parseDurationMs);
+}
+
+/** "50MiB", "50MiB/s", "1m/s", "1048576": bytes per second, above 0. */
+export function parseRate(text: string): number {
+  let n: number;
+  try {
+    n = parseSize(text.replace(/\s*\/\s*s(ec)?\s*$/i, ''));
+  } catch {
+    throw new InvalidArgumentError('not a rate in bytes per second (try 50MiB, 512KiB, 2GiB)');
+  }
+  if (!(n > 0)) throw new InvalidArgumentError('takes a rate above 0 (leave the flag out for no limit)');
+  return n;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "500ms", "30s", "2m", "1h", "1m30s"; a bare number is seconds. In milliseconds, above 0. */
+export function parseDurationMs(text: string): number {
+  const t = text.trim().toLowerCase();
+  let ms = 0;
+  if (/^\d+(\.\d+)?$/.test(t)) ms = Number(t) * 1000;
+  else {
+    const parts = [...t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+    if (!parts.length || parts.map((p) => p[0]).join('') !== t) throw new InvalidArgumentError('not a duration (try 30s, 2m, 500ms, 1m30s)');
+    for (const p of parts) ms += Number(p[1]) * DURATION_UNITS[p[2]!]!;
+  }
+  if (!(ms >= 1) || !Number.isFinite(ms)) throw new InvalidArgumentError('takes a duration of at least 1ms');
+  return Math.round(ms);
+}
+
+/** A whole number from min to max (the service's full_backup_interval: -1 to 100). */
+export function intRangeParser(min: number, max: number): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!/^\s*-?\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`takes a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+/** An ISO 8601 time (2026-12-01T08:00:00Z); refused when it does not parse. */
+export function parseTime(text: string): string {
+  if (!/^\d{4}-\d{2}-\d{2}/.test(text.trim()) || Number.isNaN(new Date(text).getTime())) {
+    throw new InvalidArgumentError('not a time; write ISO 8601, e.g. 2026-12-01T08:00:00Z');
+  }
+  return text.trim();
 }
 
 /** --metrics-listen for one-shot runs (backup, restore): /metrics while the run lasts. */

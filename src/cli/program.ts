@@ -16,6 +16,8 @@ function version(): string {
 
 export const ENVIRONMENT_HELP = `Environment:
   BLOCKVAULT_VAULT           the vault when --vault is not given
+  BLOCKVAULT_PASSWORD, BLOCKVAULT_PASSWORD_FILE, BLOCKVAULT_KEY_FILE
+                             an encrypted vault's passphrase, a file holding it, or a key file (when no key flag is given)
   BLOCKVAULT_CACHE_DIR       this host's copy of each vault's chunk index (default ~/.cache/blockvault; "off": temporary)
   BLOCKVAULT_WORKERS         hashing/compression threads (default one per core; 0: main thread)
   BLOCKVAULT_PROGRESS_BYTES  byte step of progress events (default 64 MiB; also every 500 ms)

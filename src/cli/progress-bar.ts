@@ -4,8 +4,8 @@
 import type { ProgressEvent } from '../metrics/progress.js';
 import { formatBytes } from '../metrics/units.js';
 
-export interface ProgressView {
-  update(e: ProgressEvent): void;
+export interface ProgressView<E = ProgressEvent> {
+  update(e: E): void;
   /** Removes nothing, redraws never again; safe to call twice. */
   stop(): void;
 }
@@ -30,19 +30,39 @@ export function etaSeconds(e: Pick<ProgressEvent, 'bytesDone' | 'bytesTotal' | '
   return ((e.bytesTotal - e.bytesDone) * e.elapsedMs) / e.bytesDone / 1000;
 }
 
+/** `label [████░░░] 26% | part | part`: the bar for a fraction done, then the given parts. */
+export function barLine(label: string, frac: number, parts: string[]): string {
+  const f = Math.max(0, Math.min(1, frac));
+  const full = Math.round(f * BAR_WIDTH);
+  const bar = '█'.repeat(full) + '░'.repeat(BAR_WIDTH - full);
+  return [`${label.padEnd(7)} [${bar}] ${String(Math.floor(f * 100)).padStart(3)}%`, ...parts].join(' | ');
+}
+
 /** One line: `backup  [████░░░] 26% | 68.0 MiB / 256.0 MiB | 32.4 MiB/s | ETA 0:06`. */
 export function progressLine(label: string, e: ProgressEvent): string {
   const frac = e.bytesTotal > 0 ? Math.min(1, e.bytesDone / e.bytesTotal) : 1;
-  const full = Math.round(frac * BAR_WIDTH);
-  const bar = '█'.repeat(full) + '░'.repeat(BAR_WIDTH - full);
   const rate = e.elapsedMs > 0 ? (e.bytesDone * 1000) / e.elapsedMs : 0;
-  return (
-    `${label.padEnd(7)} [${bar}] ${String(Math.floor(frac * 100)).padStart(3)}% | ` +
-    `${formatBytes(e.bytesDone)} / ${formatBytes(e.bytesTotal)} | ${formatBytes(Math.round(rate))}/s | ETA ${formatEta(etaSeconds(e))}`
-  );
+  return barLine(label, frac, [
+    `${formatBytes(e.bytesDone)} / ${formatBytes(e.bytesTotal)}`,
+    `${formatBytes(Math.round(rate))}/s`,
+    `ETA ${formatEta(etaSeconds(e))}`,
+  ]);
 }
 
-export async function progressBar(label: string, enabled: boolean): Promise<ProgressView> {
+/** What the bar shows for one event: its line and how far along it is. */
+export interface BarFrame {
+  line: string;
+  done: number;
+  total: number;
+}
+
+export const byteFrame = (label: string) => (e: ProgressEvent): BarFrame => ({ line: progressLine(label, e), done: e.bytesDone, total: e.bytesTotal });
+
+export async function progressBar<E = ProgressEvent>(
+  label: string,
+  enabled: boolean,
+  frame: (e: E) => BarFrame = byteFrame(label) as unknown as (e: E) => BarFrame,
+): Promise<ProgressView<E>> {
   if (!enabled || !process.stderr.isTTY) return { update() {}, stop() {} };
   const { default: cliProgress } = await import('cli-progress');
   let line = '';
@@ -57,11 +77,12 @@ export async function progressBar(label: string, enabled: boolean): Promise<Prog
   return {
     update(e) {
       if (state === 'stopped') return; // late events after an error or Ctrl-C draw nothing
-      line = progressLine(label, e);
+      const f = frame(e);
+      line = f.line;
       if (state === 'idle') {
-        bar.start(Math.max(1, e.bytesTotal), e.bytesDone);
+        bar.start(Math.max(1, f.total), f.done);
         state = 'running';
-      } else bar.update(e.bytesDone);
+      } else bar.update(f.done);
     },
     stop() {
       if (state === 'running') bar.stop();

@@ -61,3 +61,19 @@ describe('CLI bad input and recovery', () => {
     expect(strict.events.at(-1)).toMatchObject({ code: 'VolumeBackup.0111' });
   });
 });
+
+describe('init of a vault that exists', () => {
+  it('is refused with exit 2 naming the vault; the vault is left as it was', async () => {
+    const dir = await tempDir('cli-init-twice');
+    const vault = path.join(dir, 'vault');
+    const made = await runCli(['init', '--vault', vault, '--block-size', '64KiB', '--json']);
+    expect(made.code, made.stderr).toBe(0);
+    const config = await fs.readFile(path.join(vault, 'config'));
+    const again = await runCli(['init', '--vault', vault, '--block-size', '1MiB', '--json']);
+    expect(again.code).toBe(2);
+    expect(again.events.at(-1)).toMatchObject({ event: 'error', code: 'BV.BadInput' });
+    expect(again.stderr).toMatch(/a vault already exists at .*vault \(block size 64\.0 KiB\)/);
+    expect(await fs.readFile(path.join(vault, 'config'))).toEqual(config);
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+});

@@ -4,7 +4,7 @@ import { ioError } from '../../errors.js';
 import { formatBytes } from '../../metrics/units.js';
 import { newCommand, usageError } from '../command.js';
 import { cancellationSignal, emit, logger, withVault } from '../context.js';
-import { addMetricsOption, addVaultOptions, parsePositiveInt, parseSizeOption, percentParser, type CommonOpts } from '../options.js';
+import { addMetricsOption, addVaultOptions, intRangeParser, parsePositiveInt, parseSizeOption, parseTime, percentParser, type CommonOpts } from '../options.js';
 import { progressEmitter } from '../progress-events.js';
 import { runMetrics } from '../run-metrics.js';
 
@@ -19,6 +19,10 @@ interface BackupOpts extends CommonOpts {
   changedExtents?: string;
   allocatedExtents?: string;
   verifyUnchanged?: number;
+  automatic?: boolean;
+  snapshotTime?: string;
+  description?: string;
+  fullBackupInterval?: number;
   metricsListen?: string;
 }
 
@@ -41,6 +45,8 @@ export function register(program: Command): void {
       'blockvault backup disk.img --vault ./vault --volume vol-1',
       'blockvault backup /dev/vdb --vault s3://bucket/prefix --volume vol-1 --snapshot-id snap-42',
       'blockvault backup /dev/vdb --volume vol-1 --changed-extents diff.json --verify-unchanged 1',
+      'blockvault backup disk.img --volume vol-1 --automatic --full-backup-interval 6 --snapshot-time 2026-12-01T02:00:00Z --description nightly',
+      'blockvault backup disk.img --volume vol-1 --limit-upload 50MiB',
     ],
     `IMAGE is a regular file or a block device (devices need root and the native addon).
 Extent lists: rbd diff --format json, qemu-img map --output=json, or "OFFSET LENGTH [zero]" lines.
@@ -55,14 +61,28 @@ The vault is created by the first backup if it does not exist.`,
     .option('--concurrency <n>', 'blocks in flight (default 8)', parsePositiveInt)
     .option('--changed-extents <file>', "what changed since the parent backup's snapshot: only blocks it touches are read")
     .option('--allocated-extents <file>', 'bytes outside these extents are zeros and never read')
-    .option('--verify-unchanged <pct>', 'first re-read PCT % of the blocks a list skips; a mismatch drops the lists', percentParser(true));
+    .option('--verify-unchanged <pct>', 'first re-read PCT % of the blocks a list skips; a mismatch drops the lists', percentParser(true))
+    .option('--automatic', 'made by a policy (auto_trigger): prune --max-backups counts only these')
+    .option('--snapshot-time <time>', "the data's point in time (ISO 8601), reported as data_timestamp (default: when the read starts)", parseTime)
+    .option('--description <text>', 'recorded as DESC in the service description')
+    .option('--full-backup-interval <n>', 'incrementals allowed after a full before the next is forced: 0 every backup full, -1 never forced (-1..100)', intRangeParser(-1, 100));
   addMetricsOption(cmd);
   addVaultOptions(cmd, true).action(async (image: string, opts: BackupOpts) => {
     if (!opts.volume) throw usageError(cmd, 'missing --volume ID (the volume this backup belongs to)');
     // The ids, the options and the input (a regular file or a block device, never a FIFO)
     // are checked before the vault is opened with create: a failed backup makes no vault.
+    const asked = {
+      source: image,
+      volumeId: opts.volume,
+      backupId: opts.backupId,
+      snapshotId: opts.snapshotId,
+      automatic: opts.automatic,
+      snapshotTime: opts.snapshotTime,
+      description: opts.description,
+      fullBackupInterval: opts.fullBackupInterval,
+    };
     const { preflightBackup } = await import('../../engine/option-checks.js');
-    await preflightBackup({ source: image, volumeId: opts.volume, backupId: opts.backupId });
+    await preflightBackup(asked);
     if (opts.changedExtents) await checkInput(opts.changedExtents, 'changed-extent list');
     if (opts.allocatedExtents) await checkInput(opts.allocatedExtents, 'allocated-extent list');
     const { backup } = await import('../../engine/backup.js');
@@ -76,11 +96,8 @@ The vault is created by the first backup if it does not exist.`,
         let r;
         try {
           r = await backup(vault, {
-            source: image,
-            volumeId: opts.volume!,
+            ...asked,
             full: opts.full,
-            backupId: opts.backupId,
-            snapshotId: opts.snapshotId,
             bootable: opts.bootable,
             changedExtents: opts.changedExtents,
             allocatedExtents: opts.allocatedExtents,

@@ -5,11 +5,15 @@ import { register as backup } from './backup.js';
 import { register as bench } from './bench.js';
 import { register as cache } from './cache.js';
 import { register as completion } from './completion.js';
+import { register as copy } from './copy.js';
 import { register as deleteBackup } from './delete.js';
+import { register as exportBackup } from './export.js';
 import { register as gc } from './gc.js';
+import { register as importArchive } from './import.js';
 import { register as init } from './init.js';
 import { register as job } from './job.js';
 import { register as jobs } from './jobs.js';
+import { register as key } from './key.js';
 import { register as list } from './list.js';
 import { register as locks } from './locks.js';
 import { register as prune } from './prune.js';
@@ -31,6 +35,10 @@ export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   gc,
   verify,
   stats,
+  copy,
+  exportBackup,
+  importArchive,
+  key,
   jobs,
   job,
   locks,

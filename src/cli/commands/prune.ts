@@ -16,6 +16,11 @@ interface PruneOpts extends CommonOpts {
   keepWithin?: string;
   maxBackups?: number;
   retentionDays?: number;
+  dayBackups?: number;
+  weekBackups?: number;
+  monthBackups?: number;
+  yearBackups?: number;
+  remainFirstBackupOfCurMonth?: boolean;
   timezone?: string;
   dryRun?: boolean;
 }
@@ -28,8 +33,14 @@ export function register(program: Command): void {
     [
       'blockvault prune --vault ./vault --volume vol-1 --keep-last 7 --dry-run',
       'blockvault prune --volume vol-1 --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --timezone Asia/Shanghai',
+      'blockvault prune --volume vol-1 --max-backups 10 --day-backups 7 --month-backups 12 --timezone UTC+08:00',
+      'blockvault prune --volume vol-1 --retention-days 30 --remain-first-backup-of-cur-month --timezone Europe/Paris',
     ],
-    'Daily/weekly/monthly/yearly keep the newest backup of each of the N most recent periods that have one.',
+    `Daily/weekly/monthly/yearly keep the newest backup of each of the N most recent periods that have one.
+The service rules (--max-backups, --retention-days, --day/week/month/year-backups,
+--remain-first-backup-of-cur-month) follow its policy: --max-backups counts only --automatic
+backups; --retention-days excludes --max-backups and --day/week/month/year-backups, which need
+--timezone; 0 and -1 mean unset.`,
   )
     .option('--volume <id>', 'the volume to prune (required)')
     .option('--keep-last <n>', 'keep the N newest', parseRetentionCount)
@@ -40,6 +51,11 @@ export function register(program: Command): void {
     .option('--keep-within <duration>', 'keep everything newer than this (30d, 12h, 2w, 6m, 1y6m)')
     .option('--max-backups <n>', 'the service rule: keep at most N', parseRetentionCount)
     .option('--retention-days <n>', 'the service rule: keep what is younger than N days', parseRetentionCount)
+    .option('--day-backups <n>', 'the service rule (day_backups): keep the newest of each of the last N days (0-100)', parseRetentionCount)
+    .option('--week-backups <n>', 'the service rule (week_backups): one per week for N weeks (0-100)', parseRetentionCount)
+    .option('--month-backups <n>', 'the service rule (month_backups): one per month for N months (0-100)', parseRetentionCount)
+    .option('--year-backups <n>', 'the service rule (year_backups): one per year for N years (0-100)', parseRetentionCount)
+    .option('--remain-first-backup-of-cur-month', 'the service rule (remain_first_backup_of_curMonth): keep the first backup of the current month')
     .option('--timezone <zone>', 'for day/week/month/year boundaries: an IANA name or UTC+08:00 (default UTC)')
     .option('--dry-run', 'say what would be removed and why, remove nothing');
   addVaultOptions(cmd).action(async (opts: PruneOpts) => {
@@ -58,6 +74,11 @@ export function register(program: Command): void {
           keepWithin: opts.keepWithin,
           maxBackups: opts.maxBackups,
           retentionDays: opts.retentionDays,
+          dayBackups: opts.dayBackups,
+          weekBackups: opts.weekBackups,
+          monthBackups: opts.monthBackups,
+          yearBackups: opts.yearBackups,
+          remainFirstBackupOfCurMonth: opts.remainFirstBackupOfCurMonth,
           timezone: opts.timezone,
         },
         dryRun: opts.dryRun,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { newCommand } from '../command.js';
+import { newCommand, usageError } from '../command.js';
 import { emit, storeOptions, underCancellation, vaultLocation } from '../context.js';
 import { addVaultOptions, type CommonOpts } from '../options.js';
 
@@ -17,6 +17,10 @@ export function register(program: Command): void {
 A sound config is left as it is (and its copy made if the vault had none).`,
   ).option('--replace-damaged', 'also replace a config that is present but does not decode');
   addVaultOptions(cmd).action(async (opts: RepairOpts) => {
+    // The repair reads the config's copy and a chunk's frame, never a key: a key flag given here would do nothing.
+    if (opts.passwordFile !== undefined || opts.passwordCommand !== undefined || opts.keyFile !== undefined) {
+      throw usageError(cmd, 'repair-config uses no key (--password-file, --password-command, --key-file)', 'run it without the key flags');
+    }
     const { repairVaultConfig } = await import('../../vault/config-store.js');
     const r = await underCancellation(() => repairVaultConfig(vaultLocation(opts), { ...storeOptions(opts), replaceDamaged: opts.replaceDamaged }));
     emit(opts, { ...r }, () =>

@@ -12,6 +12,7 @@ interface RestoreOpts extends CommonOpts {
   force?: boolean;
   targetIsZeroed?: boolean;
   concurrency?: number;
+  allowReplica?: boolean;
 }
 
 export function register(program: Command): void {
@@ -22,13 +23,17 @@ export function register(program: Command): void {
     [
       'blockvault restore 4662abbd restored.img --vault ./vault',
       'blockvault restore 4662abbd /dev/vdc --vault s3://bucket/prefix --target-is-zeroed',
+      'blockvault restore 4662abbd restored.img --vault s3://dr-bucket/vault --allow-replica',
     ],
     `A file target is written under a temporary name and renamed into place only when every
-block is written and checked; a non-empty file is replaced only with --force.`,
+block is written and checked; a non-empty file is replaced only with --force.
+A replica (made by \`blockvault copy\`) is not restored without --allow-replica, as the service
+does not restore replicas (BackupService.2004); allow it for disaster recovery.`,
   )
     .option('--force', 'replace a target file that exists and is not empty')
     .option('--target-is-zeroed', 'the device already reads as zeros: leave zero blocks alone')
-    .option('--concurrency <n>', 'blocks in flight (default 8)', parsePositiveInt);
+    .option('--concurrency <n>', 'blocks in flight (default 8)', parsePositiveInt)
+    .option('--allow-replica', 'restore a replica too (disaster recovery; the service refuses it)');
   addMetricsOption(cmd);
   addVaultOptions(cmd).action(async (given: string, target: string, opts: RestoreOpts & { metricsListen?: string }) => {
     const { restore } = await import('../../engine/restore.js');
@@ -44,6 +49,7 @@ block is written and checked; a non-empty file is replaced only with --force.`,
           target,
           force: opts.force,
           targetIsZeroed: opts.targetIsZeroed,
+          allowReplica: opts.allowReplica,
           concurrency: opts.concurrency,
           signal: cancel.signal,
           onProgress: metrics.wrap(out.onProgress),

@@ -42,6 +42,7 @@ Logs are pino JSON lines on stderr.`,
     .option('--log-level <level>', `log level: ${LEVELS.join('|')} (default info; -q error, -vv debug)`, parseLevel);
   addVaultOptions(cmd).action(async (opts: ServeOpts) => {
     const location = vaultLocation(opts);
+    const keys = await (await import('../key-input.js')).keysFromFlags(opts); // none: the environment's
     const { loadToken, startAgent, untilSignal } = await import('../../agent/index.js');
     const { pino } = await import('pino');
     const token = loadToken({ tokenFile: opts.tokenFile });
@@ -49,7 +50,7 @@ Logs are pino JSON lines on stderr.`,
     const log = pino({ level, base: { component: 'agent' } }, pino.destination({ fd: 2, sync: true }));
     const agent = await startAgent({
       vault: location,
-      vaultOptions: storeOptions(opts),
+      vaultOptions: { ...storeOptions(opts), ...(keys ? { keys } : {}) },
       listen: opts.listen,
       token,
       noAuth: !opts.auth,
