@@ -314,10 +314,11 @@ describe('progress and cancellation', () => {
     const big = path.join(dir, 'tty-big.img');
     await makeImage(big, { blocks: Array.from({ length: 768 }, () => 'random' as Kind), blockSize: BS, seed: 11 });
     const script = path.join(dir, 'ctrl-c.sh');
-    // the shell signals the backup it started, by its pid, as a terminal's Ctrl-C would
+    // the shell signals the backup it started, by its pid, as a terminal's Ctrl-C would; the
+    // upload limit keeps the 48 MiB backup running for seconds, so the signal always finds it
     await fs.writeFile(
       script,
-      `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} backup ${JSON.stringify(big)} --vault ${JSON.stringify(path.join(dir, 'tty-c'))} --volume c --block-size 64KiB --concurrency 1 &\npid=$!\nsleep 1.5\nkill -INT $pid\nwait $pid\necho "rc=$?"\n`,
+      `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} backup ${JSON.stringify(big)} --vault ${JSON.stringify(path.join(dir, 'tty-c'))} --volume c --block-size 64KiB --concurrency 1 --limit-upload 8MiB &\npid=$!\nsleep 1.5\nkill -INT $pid\nwait $pid\necho "rc=$?"\n`,
     );
     const r = spawnSync('script', ['-qec', `sh ${script}`, '/dev/null'], {
       encoding: 'utf8',
