@@ -11,6 +11,7 @@ import { newBackupCounters, type BackupCounters } from '../metrics/counters.js';
 import { ProgressTicker, type ProgressOptions } from '../metrics/progress.js';
 import { chainFacts, contractHeaderFields, serviceFields, type ServiceFields } from '../metrics/service-fields.js';
 import { openSource } from '../source/block-device-source.js';
+import { withReadLimit } from '../source/rate-limited-source.js';
 import type { Extent } from '../source/extents.js';
 import type { BlockSource } from '../source/image-source.js';
 import { ChunkConfirmer, type MissingChunk } from './backup-confirm.js';
@@ -47,6 +48,9 @@ export interface BackupOptions extends ProgressOptions<'backup'> {
   allocatedExtents?: string | Extent[];
   /** Percent (0–100) of the blocks a list lets the backup skip to re-read and check first. */
   verifyUnchanged?: number;
+  /** Average bytes per second read from the input (data bytes; holes are free), so a backup
+   *  does not starve the disk it reads. Absent or 0: no limit. */
+  limitReadBytesPerSec?: number;
   // ---- service-contract options (issue 12)
   /** The service's full_backup_interval: incrementals allowed after a full (-1 or unset: no cap). */
   fullBackupInterval?: number;
@@ -101,7 +105,8 @@ async function backupInScope(vault: Vault, opts: BackupOptions): Promise<BackupR
   const codec = await vault.chunkCodecFor(opts.encryption);
   // The input is opened and checked before the lease: a missing file or a FIFO is refused
   // without taking (or waiting for) the volume.
-  const source: BlockSource = opts.openedSource ?? (await openSource(opts.source));
+  const opened: BlockSource = opts.openedSource ?? (await openSource(opts.source));
+  const source = withReadLimit(opened, opts.limitReadBytesPerSec, opts.signal);
   let lease: Lease;
   try {
     lease = await vault.lease(opts.volumeId, 'backup');

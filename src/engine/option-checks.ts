@@ -35,6 +35,7 @@ const BackupOptionsSchema = v.looseObject({
   changedExtents: ExtentList,
   allocatedExtents: ExtentList,
   verifyUnchanged: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(100))),
+  limitReadBytesPerSec: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0))),
 });
 
 const RestoreOptionsSchema = v.looseObject({

@@ -4,60 +4,17 @@
 // the debt is paid, so a 4 MiB object under a 1 MiB/s limit goes through whole (objects are
 // never split) and the average rate still holds. The burst is an eighth of a second of rate,
 // so an idle store cannot save up a large burst.
-import { abortError } from '../errors.js';
+import { TokenBucket } from '../source/token-bucket.js';
 import type { CallOptions, GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
 import { callSignal } from './operation-signal.js';
+
+export { TokenBucket };
 
 export interface RateLimitOptions {
   /** Bytes per second of put bodies (0 or absent: no limit). */
   limitUploadBytesPerSec?: number;
   /** Bytes per second of get/getRange bodies (0 or absent: no limit). */
   limitDownloadBytesPerSec?: number;
-}
-
-export class TokenBucket {
-  readonly bytesPerSec: number;
-  readonly burst: number;
-  #tokens: number;
-  #at: number;
-
-  constructor(bytesPerSec: number) {
-    if (!(bytesPerSec > 0 && Number.isFinite(bytesPerSec))) throw new RangeError(`rate ${bytesPerSec} is not a positive number of bytes per second`);
-    this.bytesPerSec = bytesPerSec;
-    this.burst = bytesPerSec / 8;
-    this.#tokens = this.burst;
-    this.#at = performance.now();
-  }
-
-  /** How long (ms) the caller must wait before moving `bytes`; books them at once. */
-  reserve(bytes: number): number {
-    const now = performance.now();
-    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#at) / 1000) * this.bytesPerSec);
-    this.#at = now;
-    this.#tokens -= bytes;
-    return this.#tokens >= 0 ? 0 : (-this.#tokens / this.bytesPerSec) * 1000;
-  }
-
-  /** Waits until `bytes` may move (rejects if the signal aborts first). */
-  async take(bytes: number, signal?: AbortSignal): Promise<void> {
-    const ms = this.reserve(bytes);
-    if (ms > 0) await sleep(ms, signal);
-  }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.reject(abortError(signal.reason));
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(abortError(signal?.reason));
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** The store itself when no limit is set, else a RateLimitedStore around it. */

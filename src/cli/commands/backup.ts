@@ -4,7 +4,7 @@ import { ioError } from '../../errors.js';
 import { formatBytes } from '../../metrics/units.js';
 import { newCommand, usageError } from '../command.js';
 import { cancellationSignal, emit, logger, withVault } from '../context.js';
-import { addMetricsOption, addVaultOptions, intRangeParser, parsePositiveInt, parseSizeOption, parseTime, percentParser, type CommonOpts } from '../options.js';
+import { addMetricsOption, addVaultOptions, intRangeParser, parsePositiveInt, parseSizeOption, parseTime, parseRate, percentParser, type CommonOpts } from '../options.js';
 import { progressEmitter } from '../progress-events.js';
 import { runMetrics } from '../run-metrics.js';
 
@@ -19,6 +19,7 @@ interface BackupOpts extends CommonOpts {
   changedExtents?: string;
   allocatedExtents?: string;
   verifyUnchanged?: number;
+  limitRead?: number;
   automatic?: boolean;
   snapshotTime?: string;
   description?: string;
@@ -62,6 +63,7 @@ The vault is created by the first backup if it does not exist.`,
     .option('--changed-extents <file>', "what changed since the parent backup's snapshot: only blocks it touches are read")
     .option('--allocated-extents <file>', 'bytes outside these extents are zeros and never read')
     .option('--verify-unchanged <pct>', 'first re-read PCT % of the blocks a list skips; a mismatch drops the lists', percentParser(true))
+    .option('--limit-read <rate>', 'average bytes per second read from the input, e.g. 200MiB, so the backup does not starve its disk (default: no limit)', parseRate)
     .option('--automatic', 'made by a policy (auto_trigger): prune --max-backups counts only these')
     .option('--snapshot-time <time>', "the data's point in time (ISO 8601), reported as data_timestamp (default: when the read starts)", parseTime)
     .option('--description <text>', 'recorded as DESC in the service description')
@@ -102,6 +104,7 @@ The vault is created by the first backup if it does not exist.`,
             changedExtents: opts.changedExtents,
             allocatedExtents: opts.allocatedExtents,
             verifyUnchanged: opts.verifyUnchanged,
+            limitReadBytesPerSec: opts.limitRead,
             concurrency: opts.concurrency,
             signal: cancel.signal,
             onProgress: metrics.wrap(out.onProgress),
