@@ -18,6 +18,7 @@ interface CopyOpts extends CommonOpts {
   concurrency?: number;
   limit?: number;
   allowReplicaSource?: boolean;
+  allowUnencryptedDestination?: boolean;
 }
 
 function copyFrame(e: CopyProgress): BarFrame {
@@ -70,7 +71,9 @@ compression and chunk-id key, so chunk objects move as stored). Each manifest is
 last: an interrupted copy shows nothing half-made and a rerun sends only what is missing.
 Copies are replicas: restore them with \`restore --allow-replica\`; copying a replica again
 needs --allow-replica-source. The result has one replication record per selected backup.
-The key flags (--password-file, --password-command, --key-file) open both vaults.`,
+The key flags (--password-file, --password-command, --key-file) open both vaults. Encrypted
+backups are re-encrypted for the destination's key domain; into a vault without encryption
+they are refused unless --allow-unencrypted-destination (stored decrypted, on purpose).`,
   )
     .option('--from <dir|s3://bucket/prefix>', 'the source vault (required)')
     .option('--to <dir|s3://bucket/prefix>', 'the destination vault, made if missing (required)')
@@ -79,6 +82,7 @@ The key flags (--password-file, --password-command, --key-file) open both vaults
     .option('--concurrency <n>', 'chunks in flight (default: the smaller of the two vaults\' figures)', parsePositiveInt)
     .option('--limit <rate>', 'average bytes per second of chunks written to the destination, e.g. 50MiB', parseRate)
     .option('--allow-replica-source', 'copy replicas too (a fail-back after a disaster; the service refuses it)')
+    .option('--allow-unencrypted-destination', 'store decrypted copies of encrypted backups in a vault without encryption (refused otherwise)')
     .option('--endpoint <url>', 'S3 endpoint URL of both vaults (default: $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)', parseEndpoint)
     .option('--to-endpoint <url>', "the destination's S3 endpoint, when it differs from --endpoint", parseEndpoint)
     .option('--region <region>', 'S3 region (default: the AWS chain, else us-east-1)')
@@ -120,6 +124,7 @@ The key flags (--password-file, --password-command, --key-file) open both vaults
             concurrency: opts.concurrency,
             limitBytesPerSec: opts.limit,
             allowReplicaSource: opts.allowReplicaSource,
+            allowDecrypt: opts.allowUnencryptedDestination,
             signal: cancel.signal,
             onProgress: out.onProgress,
           });
