@@ -145,8 +145,9 @@ they are refused unless --allow-unencrypted-destination (stored decrypted, on pu
 /**
  * The destination: opened as it is when it exists; else made as a replica of the source (same
  * block size, compression and chunk-id key: chunk objects move as stored). An encrypted
- * source's chunk-id key must not be shared, and the copy engine does not yet carry key domains
- * into a vault of its own making, so a new destination for an encrypted source is refused.
+ * source's chunk-id key must not be shared, and which keys a new encrypted vault should take
+ * is the operator's choice (init --encrypt), so a new destination for an encrypted source is
+ * refused.
  */
 async function destination(from: Vault, location: string, base: OpenVaultOptions): Promise<Vault> {
   const { Vault } = await import('../../vault/vault.js');
@@ -159,8 +160,8 @@ async function destination(from: Vault, location: string, base: OpenVaultOptions
     if (!missing) throw e;
   }
   if (from.encrypted) {
-    throw new BlockvaultError(ErrorCodes.badInput, `${from.url} is encrypted and ${location} does not exist: copy cannot make an encrypted replica yet`, {
-      hint: 'copy into an existing vault; note that backups copied into a vault without encryption are stored there unencrypted',
+    throw new BlockvaultError(ErrorCodes.badInput, `${from.url} is encrypted and ${location} does not exist: copy makes no new vault for an encrypted source`, {
+      hint: `make it first with \`blockvault init --vault ${location} --encrypt\` (and the key flags), then copy: the backups are re-encrypted there`,
       details: { from: from.url, to: location },
     });
   }
