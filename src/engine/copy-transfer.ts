@@ -7,19 +7,23 @@
 // differently: the block is read raw (frame, decompression and source identity checked),
 // given the destination's id, compressed and framed with the destination's codec.
 //
-// Encryption seam: when vaults carry key domains, `transferMode` is where "same ids, other
-// data key" becomes a third mode; reading raw through `readChunk` (which will decrypt) and
-// framing through the destination's codec (which will encrypt) is already the re-encrypting
-// path, so that mode only needs to keep the ids.
+// Encrypted vaults: chunk ids and chunk keys are per key domain. A backup whose destination
+// domain is its source domain (or two plain vaults with one chunk-id key) travels verbatim;
+// any other pair is re-identified: read through the source's `readChunk` (decrypted, its
+// identity checked), given the id of the destination's domain, compressed and, when that
+// domain is encrypted, sealed with its chunk key (the id bound as associated data).
 import type { Compression } from '../chunk/compress.js';
 import { maybeCompress } from '../chunk/compress.js';
-import { encodeChunk } from '../chunk/chunk-format.js';
+import { encodeChunk, encodeSealedChunk, type ChunkSealKey } from '../chunk/chunk-format.js';
 import { ChunkHasher } from '../chunk/identity.js';
 import { abortError } from '../errors.js';
 
 export interface ChunkCodecLike {
   hashKey: Buffer;
   compression: Compression;
+  /** An encrypted key domain's chunk key: objects framed for it are sealed. */
+  seal?: ChunkSealKey;
+  keyDomain?: string;
 }
 
 /** What a copy reads from its source vault. */
@@ -62,21 +66,24 @@ export async function copyVerbatim(from: ChunkSource, to: ChunkSink, id: Buffer,
   return { id, storedLength: obj.length || storedLength, written, bytesRead: obj.length, bytesWritten: written ? obj.length : 0 };
 }
 
-/** The block re-identified and re-framed for a destination with another key. */
+/** The block re-identified and re-framed (sealed, for an encrypted domain) for a destination
+ *  codec with another key: the destination vault's, or one of its key domains'. */
 export class Reidentifier {
   readonly #hasher: ChunkHasher;
   readonly #compression: Compression;
+  readonly #seal: ChunkSealKey | undefined;
 
-  constructor(to: ChunkSink) {
-    this.#hasher = new ChunkHasher(to.chunkCodec.hashKey);
-    this.#compression = to.chunkCodec.compression;
+  constructor(codec: ChunkCodecLike) {
+    this.#hasher = new ChunkHasher(codec.hashKey);
+    this.#compression = codec.compression;
+    this.#seal = codec.seal;
   }
 
   async copy(from: ChunkSource, to: ChunkSink, id: Buffer, storedLength: number, throttle: Throttle, signal?: AbortSignal): Promise<Transferred> {
     const raw = await from.readChunk(id, { storedLength, ...(signal ? { signal } : {}) });
     const newId = this.#hasher.id(raw);
     const { compression, payload } = maybeCompress(raw, this.#compression);
-    const obj = encodeChunk(payload, raw.length, compression);
+    const obj = this.#seal ? encodeSealedChunk(payload, raw.length, compression, newId, this.#seal) : encodeChunk(payload, raw.length, compression);
     await throttle.take(obj.length, signal);
     const r = await to.putChunk(newId, obj, { rawLength: raw.length, payloadLength: payload.length, ...(signal ? { signal } : {}) });
     return { id: newId, storedLength: r.storedLength, written: r.written, bytesRead: storedLength, bytesWritten: r.written ? obj.length : 0 };

@@ -4,6 +4,7 @@
 //       read its manifest ─▶ each distinct chunk it names, N at a time:
 //           destination index has it? → skip (no request)      [verbatim: same chunk-id key]
 //           else read from the source, check, write if absent  [or re-identify: other key]
+//                                                              [   and re-encrypt: other domain]
 //       ─▶ flush the destination's index ─▶ write the manifest last (put-if-absent)
 //
 // Nothing half-made is visible: a backup appears in the destination only when its manifest
@@ -20,7 +21,8 @@ import { withOperationSignal, runCleanup } from '../vault/operation.js';
 import { planCopy, type CopySelection } from './copy-plan.js';
 import { checkReplicable, failRecord, newRecord, replicaHeader, type ReplicationRecord } from './copy-replica.js';
 import { markSide, sideOf } from './copy-side.js';
-import { Reidentifier, TokenBucket, copyVerbatim, transferMode, unthrottled, type TransferMode, type Transferred } from './copy-transfer.js';
+import { checkDestinationHolds, targetOf, withDestinationKeys, type BackupTarget } from './copy-domains.js';
+import { Reidentifier, TokenBucket, copyVerbatim, unthrottled, type TransferMode, type Transferred } from './copy-transfer.js';
 
 export interface CopyOptions {
   /** What to copy: backup ids, one volume's backups, or every backup (exactly one). */
@@ -36,6 +38,9 @@ export interface CopyOptions {
   limitBytesPerSec?: number;
   /** Copy replicas too (a fail-back after a disaster); the service refuses it (1002). */
   allowReplicaSource?: boolean;
+  /** Store decrypted copies of encrypted backups in a destination without encryption (refused
+   *  otherwise, exit 2: an encrypted backup is never stored in the clear by accident). */
+  allowDecrypt?: boolean;
   /** The control plane's replication record id per source backup id. */
   recordIds?: Record<string, string>;
 }
@@ -72,7 +77,9 @@ export interface CopyResult {
   to: string;
   sourceVaultId: string;
   destinationVaultId: string;
-  /** verbatim: same chunk-id key, objects moved as stored; reidentify: new ids, re-framed. */
+  /** verbatim: same chunk-id key (and key domain), objects moved as stored; reidentify: new
+   *  ids, re-framed (and re-encrypted for the destination's domain). Reidentify when any
+   *  copied backup was. */
   mode: TransferMode;
   /** Backups written to the destination, parents first, and those it already held. */
   copied: string[];
@@ -104,7 +111,12 @@ async function copyBackupsInScope(from: Vault, to: Vault, opts: CopyOptions = {}
   const destinationVaultId = to.config.vaultId;
   const allowReplicaSource = opts.allowReplicaSource ?? false;
   const plan = await planCopy(from, to, selection, { check: (h) => checkReplicable(h, allowReplicaSource) });
-  const mode = transferMode(from, to);
+  checkDestinationHolds(to, plan.toCopy, opts.allowDecrypt ?? false);
+  // Each backup's destination domain, before anything is written (a KMS context the
+  // destination cannot unwrap fails here).
+  const targets = new Map<string, BackupTarget>();
+  for (const h of plan.toCopy) targets.set(h.backupId, await targetOf(from, to, h));
+  const mode: TransferMode = [...targets.values()].some((t) => t.mode === 'reidentify') ? 'reidentify' : 'verbatim';
   const counters: CopyCounters = {
     backupsCopied: 0, backupsPresent: 0, chunksConsidered: 0, chunksPresent: 0, chunksSent: 0, bytesRead: 0, bytesSent: 0, manifestsWritten: 0,
   };
@@ -146,8 +158,10 @@ async function copyBackupsInScope(from: Vault, to: Vault, opts: CopyOptions = {}
     await atDestination(to.reloadChunkIndex());
     const concurrency = Math.max(1, opts.concurrency ?? Math.min(from.defaultConcurrency, to.defaultConcurrency));
     const throttle = opts.limitBytesPerSec ? new TokenBucket(opts.limitBytesPerSec) : unthrottled;
-    const reidentifier = mode === 'reidentify' ? new Reidentifier(to) : undefined;
-    /** Re-identified chunks of this run, by source id: each block is read once. */
+    /** One re-identifier per destination domain. */
+    const reidentifiers = new Map<string, Reidentifier>();
+    /** Re-identified chunks of this run, by destination domain and source id: each block is
+     *  read once per domain. */
     const renamed = new Map<string, { id: Buffer; storedLength: number }>();
 
     for (const h of plan.toCopy) {
@@ -155,6 +169,13 @@ async function copyBackupsInScope(from: Vault, to: Vault, opts: CopyOptions = {}
       current = h.backupId;
       const record = records.get(h.backupId)!;
       record.status = 'running';
+      const target = targets.get(h.backupId)!;
+      const domain = target.codec.keyDomain ?? '';
+      let reidentifier: Reidentifier | undefined;
+      if (target.mode === 'reidentify') {
+        reidentifier = reidentifiers.get(domain) ?? new Reidentifier(target.codec);
+        reidentifiers.set(domain, reidentifier);
+      }
       try {
         const m = await atSource(from.readManifest(h.backupId));
         const distinct = new Map<string, ManifestEntry>();
@@ -175,9 +196,9 @@ async function copyBackupsInScope(from: Vault, to: Vault, opts: CopyOptions = {}
         await inLanes(distinct, concurrency, signal, async (k, e, laneSignal) => {
           const id = Buffer.from(e.id);
           if (reidentifier) {
-            if (renamed.has(k)) return account(undefined);
+            if (renamed.has(domain + k)) return account(undefined);
             const t = await reidentifier.copy(sideReader(from), sideWriter(to), id, e.storedLength, throttle, laneSignal);
-            renamed.set(k, { id: t.id, storedLength: t.storedLength });
+            renamed.set(domain + k, { id: t.id, storedLength: t.storedLength });
             return account(t);
           }
           // One index lookup: no request for a chunk the destination has.
@@ -186,9 +207,9 @@ async function copyBackupsInScope(from: Vault, to: Vault, opts: CopyOptions = {}
         });
         await atDestination(to.flushIndex());
         let list: ManifestEntry[] = [...entries(m)];
-        let header = replicaHeader(m.header, sourceVaultId, opts.recordIds?.[h.backupId]);
+        let header = withDestinationKeys(replicaHeader(m.header, sourceVaultId, opts.recordIds?.[h.backupId]), target.codec);
         if (reidentifier) {
-          list = list.map((e) => (e.kind === EntryKind.chunk ? { ...e, ...renamed.get(e.id.toString('latin1'))! } : e));
+          list = list.map((e) => (e.kind === EntryKind.chunk ? { ...e, ...renamed.get(domain + e.id.toString('latin1'))! } : e));
           const stats = chunkStats(list, header.blockSize, header.volumeSize);
           header = { ...header, chunkCount: stats.count, storedBytes: stats.bytes };
         }
@@ -301,7 +322,7 @@ const atDestination = <T>(p: Promise<T>) => p.catch((e) => Promise.reject(markSi
 /** The vaults seen through wrappers that mark which side a failure came from. */
 function sideReader(v: Vault) {
   return {
-    chunkCodec: v.chunkCodec,
+    get chunkCodec() { return v.chunkCodec; },
     readChunk: (id: Uint8Array, o?: { signal?: AbortSignal; storedLength?: number }) => atSource(v.readChunk(id, o)),
     readChunkObject: (id: Uint8Array, o?: { signal?: AbortSignal }) => atSource(v.readChunkObject(id, o)),
   };
@@ -309,7 +330,7 @@ function sideReader(v: Vault) {
 
 function sideWriter(v: Vault) {
   return {
-    chunkCodec: v.chunkCodec,
+    get chunkCodec() { return v.chunkCodec; },
     hasChunk: (id: Uint8Array) => atDestination(v.hasChunk(id)),
     // A chunk that fails the destination's identity check is the source's damage.
     importChunkObject: (id: Uint8Array, obj: Buffer, o?: { signal?: AbortSignal }) =>

@@ -18,6 +18,7 @@ interface CopyOpts extends CommonOpts {
   concurrency?: number;
   limit?: number;
   allowReplicaSource?: boolean;
+  allowUnencryptedDestination?: boolean;
 }
 
 function copyFrame(e: CopyProgress): BarFrame {
@@ -70,7 +71,9 @@ compression and chunk-id key, so chunk objects move as stored). Each manifest is
 last: an interrupted copy shows nothing half-made and a rerun sends only what is missing.
 Copies are replicas: restore them with \`restore --allow-replica\`; copying a replica again
 needs --allow-replica-source. The result has one replication record per selected backup.
-The key flags (--password-file, --password-command, --key-file) open both vaults.`,
+The key flags (--password-file, --password-command, --key-file) open both vaults. Encrypted
+backups are re-encrypted for the destination's key domain; into a vault without encryption
+they are refused unless --allow-unencrypted-destination (stored decrypted, on purpose).`,
   )
     .option('--from <dir|s3://bucket/prefix>', 'the source vault (required)')
     .option('--to <dir|s3://bucket/prefix>', 'the destination vault, made if missing (required)')
@@ -79,6 +82,7 @@ The key flags (--password-file, --password-command, --key-file) open both vaults
     .option('--concurrency <n>', 'chunks in flight (default: the smaller of the two vaults\' figures)', parsePositiveInt)
     .option('--limit <rate>', 'average bytes per second of chunks written to the destination, e.g. 50MiB', parseRate)
     .option('--allow-replica-source', 'copy replicas too (a fail-back after a disaster; the service refuses it)')
+    .option('--allow-unencrypted-destination', 'store decrypted copies of encrypted backups in a vault without encryption (refused otherwise)')
     .option('--endpoint <url>', 'S3 endpoint URL of both vaults (default: $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)', parseEndpoint)
     .option('--to-endpoint <url>', "the destination's S3 endpoint, when it differs from --endpoint", parseEndpoint)
     .option('--region <region>', 'S3 region (default: the AWS chain, else us-east-1)')
@@ -120,6 +124,7 @@ The key flags (--password-file, --password-command, --key-file) open both vaults
             concurrency: opts.concurrency,
             limitBytesPerSec: opts.limit,
             allowReplicaSource: opts.allowReplicaSource,
+            allowDecrypt: opts.allowUnencryptedDestination,
             signal: cancel.signal,
             onProgress: out.onProgress,
           });
@@ -140,8 +145,9 @@ The key flags (--password-file, --password-command, --key-file) open both vaults
 /**
  * The destination: opened as it is when it exists; else made as a replica of the source (same
  * block size, compression and chunk-id key: chunk objects move as stored). An encrypted
- * source's chunk-id key must not be shared, and the copy engine does not yet carry key domains
- * into a vault of its own making, so a new destination for an encrypted source is refused.
+ * source's chunk-id key must not be shared, and which keys a new encrypted vault should take
+ * is the operator's choice (init --encrypt), so a new destination for an encrypted source is
+ * refused.
  */
 async function destination(from: Vault, location: string, base: OpenVaultOptions): Promise<Vault> {
   const { Vault } = await import('../../vault/vault.js');
@@ -154,8 +160,8 @@ async function destination(from: Vault, location: string, base: OpenVaultOptions
     if (!missing) throw e;
   }
   if (from.encrypted) {
-    throw new BlockvaultError(ErrorCodes.badInput, `${from.url} is encrypted and ${location} does not exist: copy cannot make an encrypted replica yet`, {
-      hint: 'copy into an existing vault; note that backups copied into a vault without encryption are stored there unencrypted',
+    throw new BlockvaultError(ErrorCodes.badInput, `${from.url} is encrypted and ${location} does not exist: copy makes no new vault for an encrypted source`, {
+      hint: `make it first with \`blockvault init --vault ${location} --encrypt\` (and the key flags), then copy: the backups are re-encrypted there`,
       details: { from: from.url, to: location },
     });
   }

@@ -3,7 +3,7 @@
 // read a few ahead and written one at a time, so memory holds `concurrency` chunk objects
 // whatever the volume size. With a base, chunks the base's point names are left out.
 import type { Writable } from 'node:stream';
-import { abortError, throwIfAborted } from '../../errors.js';
+import { BlockvaultError, ErrorCodes, abortError, throwIfAborted } from '../../errors.js';
 import { BlockMap } from '../../vault/block-map.js';
 import { EntryKind, chunkStats, encodeManifest, type ManifestEntry } from '../../vault/manifest.js';
 import type { Vault } from '../../vault/vault.js';
@@ -57,6 +57,7 @@ async function exportBackupInScope(vault: Vault, backupId: string, opts: ExportO
   vault.refresh();
   const chain = await vault.chain(backupId);
   const head = chain[0]!.header;
+  refuseEncrypted(vault, head);
   const map = BlockMap.fromChain(chain);
   const list: ManifestEntry[] = [];
   for (let i = 0; i < map.blockCount; i++) {
@@ -132,4 +133,18 @@ async function exportBackupInScope(vault: Vault, backupId: string, opts: ExportO
   }
   progress(send.length);
   return { backupId, volumeId: head.volumeId, baseBackupId: opts.base ?? null, chunks: send.length, bytes: writer.bytes, elapsedMs: Date.now() - started };
+}
+
+/**
+ * An archive holds chunks as their vault stores them, so one from an encrypted backup would
+ * name ids and seals of a key domain no other vault has: no importer could check or open it.
+ * Rather than write an archive that imports nowhere, or one in the clear unasked, export says
+ * so and points to the ways that keep the backup's protection (copy) or drop it on purpose.
+ */
+function refuseEncrypted(vault: Vault, head: { backupId: string; keyDomain?: string; encryption?: { cmkId: string } }): void {
+  if (head.keyDomain === undefined && head.encryption === undefined) return;
+  throw new BlockvaultError(ErrorCodes.badInput, `backup ${head.backupId} in ${vault.url} is encrypted: export writes archives of unencrypted backups only`, {
+    hint: 'copy it into another vault with `blockvault copy` (re-encrypted there); to take it out in the clear on purpose, copy it into an unencrypted vault with --allow-unencrypted-destination and export from that vault',
+    details: { backupId: head.backupId, ...(head.keyDomain ? { keyDomain: head.keyDomain } : {}), ...(head.encryption ? { cmkId: head.encryption.cmkId } : {}) },
+  });
 }
