@@ -5,23 +5,11 @@ import { newCommand, usageError } from '../command.js';
 import { cancellationSignal, emit, withVault } from '../context.js';
 import { addVaultOptions, parseRetentionCount, type CommonOpts } from '../options.js';
 import { shortTime } from '../table.js';
+import type { RetentionPolicy } from '../../engine/retention-policy.js';
 
-interface PruneOpts extends CommonOpts {
+// The flags are the retention policy's own fields (commander names them alike).
+interface PruneOpts extends CommonOpts, RetentionPolicy {
   volume?: string;
-  keepLast?: number;
-  keepDaily?: number;
-  keepWeekly?: number;
-  keepMonthly?: number;
-  keepYearly?: number;
-  keepWithin?: string;
-  maxBackups?: number;
-  retentionDays?: number;
-  dayBackups?: number;
-  weekBackups?: number;
-  monthBackups?: number;
-  yearBackups?: number;
-  remainFirstBackupOfCurMonth?: boolean;
-  timezone?: string;
   dryRun?: boolean;
 }
 
