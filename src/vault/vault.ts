@@ -31,7 +31,8 @@ import type { Manifest, ManifestEntry, ManifestHeader } from './manifest.js';
 import { ManifestIO } from './manifest-io.js';
 import { chainHeaders, walkChain } from './vault-chains.js';
 import { gcLeaseHolder, metaObjects, type MetaObjects, type StoredObject } from './vault-meta.js';
-import { isLockedDomain, type VaultEncryption } from './vault-encryption.js';
+import type { VaultEncryption } from './vault-encryption.js';
+import { ManifestCatalog } from './manifest-catalog.js';
 import { addVaultKey, removeVaultKey, type KeyRecord, type NewKeyInput } from './vault-keys.js';
 import { openVaultConfig, type VaultConfigOptions } from './vault-open.js';
 
@@ -59,15 +60,14 @@ export class Vault {
   readonly #codec: ChunkCodec | undefined;
   /** Encrypted vaults only (vault-encryption.ts). */
   readonly #enc: VaultEncryption | undefined;
-  #headers: Map<string, { key: string; header: ManifestHeader }> | undefined;
-  /** Manifests left out of the catalog: their key domain is not open with the keys given. */
-  #locked = new Set<string>();
+  readonly #catalog: ManifestCatalog;
 
   private constructor(store: ObjectStore, config: VaultConfig, opts: IndexLoadOptions & IndexFlushPolicy = {}, enc?: VaultEncryption) {
     this.#store = store;
     this.config = config;
     this.#enc = enc;
     this.#manifests = new ManifestIO(store, enc);
+    this.#catalog = new ManifestCatalog(store, this.#manifests);
     // The local index copy is named by the hash key, or by the vault id in an encrypted vault.
     const cacheName = indexCacheName(config);
     if (enc) {
@@ -296,64 +296,23 @@ export class Vault {
 
   /** Forgets cached headers (after another process may have changed the vault). */
   refresh(): void {
-    this.#headers = undefined;
-    this.#locked.clear();
-  }
-
-  async #catalog(): Promise<Map<string, { key: string; header: ManifestHeader }>> {
-    if (this.#headers) return this.#headers;
-    const found = new Map<string, { key: string; header: ManifestHeader }>();
-    const keys: string[] = [];
-    for await (const o of this.#store.list(Layout.manifestPrefix)) if (Layout.isManifestKey(o.key)) keys.push(o.key);
-    await Promise.all(
-      keys.map(async (key) => {
-        let header: ManifestHeader;
-        try {
-          header = await this.#readHeader(key);
-        } catch (e) {
-          if (isNotFound(e)) return; // deleted (or merged away) since the listing
-          if (isLockedDomain(e)) return void this.#locked.add(key); // another key domain's
-          throw e;
-        }
-        found.set(header.backupId, { key, header });
-      }),
-    );
-    this.#headers = found;
-    return found;
-  }
-
-  #readHeader(key: string): Promise<ManifestHeader> {
-    return this.#manifests.readHeader(key);
+    this.#catalog.refresh();
   }
 
   /** Every backup's header, oldest first; optionally one volume's. */
   async listBackups(filter: { volumeId?: string } = {}): Promise<ManifestHeader[]> {
-    const all = [...(await this.#catalog()).values()].map((v) => v.header);
+    const all = [...(await this.#catalog.entries()).values()].map((v) => v.header);
     return all
       .filter((h) => !filter.volumeId || h.volumeId === filter.volumeId)
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.backupId.localeCompare(b.backupId));
   }
 
   async header(backupId: string): Promise<ManifestHeader> {
-    const hit = (await this.#catalog()).get(backupId);
-    if (!hit) throw this.#notFound(backupId);
-    return hit.header;
-  }
-
-  #notFound(backupId: string): BlockvaultError {
-    const locked = this.#locked.size;
-    return new BlockvaultError(ErrorCodes.backupNotFound, `backup ${backupId} not found in ${this.url}`, {
-      hint: locked
-        ? `${locked} backup(s) are in key domains the keys given do not open (${[...this.#locked].slice(0, 3).join(', ')}${locked > 3 ? ', …' : ''}): open the vault with their key`
-        : 'list the backups with `blockvault list --vault …`',
-      details: { backupId },
-    });
+    return (await this.#catalog.get(backupId, this.url)).header;
   }
 
   async readManifest(backupId: string): Promise<Manifest> {
-    const hit = (await this.#catalog()).get(backupId);
-    if (!hit) throw this.#notFound(backupId);
-    return this.#readManifestObject(hit.key);
+    return this.#readManifestObject((await this.#catalog.get(backupId, this.url)).key);
   }
 
   /** The backup and its ancestors, newest first, ending with the full. */
@@ -391,7 +350,7 @@ export class Vault {
         details: { object: key },
       });
     }
-    this.#headers?.set(header.backupId, { key, header: { ...header, entryCount: list.length } });
+    this.#catalog.written(key, header, list.length);
   }
 
   /**
@@ -406,7 +365,7 @@ export class Vault {
     const key = this.manifestKey(header.volumeId, header.backupId);
     await this.#store.put(key, this.#encodeManifest(key, header, list));
     await this.#store.sync();
-    this.#headers?.set(header.backupId, { key, header: { ...header, entryCount: list.length } });
+    this.#catalog.written(key, header, list.length);
   }
 
   /** Sealed in an encrypted vault, in the key domain its header names (default: the vault's). */
@@ -416,14 +375,14 @@ export class Vault {
 
   /** Manifests the catalog left out: no key given opens their domain. */
   get lockedManifests(): readonly string[] {
-    return [...this.#locked];
+    return this.#catalog.locked;
   }
 
   /** Removes a backup's manifest (the backup is gone once this returns). Idempotent. */
   async removeManifest(volumeId: string, backupId: string): Promise<void> {
     await this.#store.delete(this.manifestKey(volumeId, backupId));
     await this.#store.sync();
-    this.#headers?.delete(backupId);
+    this.#catalog.removed(backupId);
   }
 
   lease(scope: string, op: LeaseOp, opts: { ttlMs?: number } = {}): Promise<Lease> {
