@@ -63,15 +63,20 @@ export class ChunkFormatError extends Error {
   }
 }
 
-/** Writes the header into target[0, 32) for the payload already at target[32, 32 + payloadLength). */
-export function writeChunkHeader(target: Buffer, payloadLength: number, rawLength: number, compression: Compression): void {
+/** Bytes 0–15 of every frame: magic, version, compression, encryption, header length, lengths. */
+function writeFrameStart(target: Buffer, encryption: number, headerLength: number, payloadLength: number, rawLength: number, compression: Compression): void {
   CHUNK_MAGIC.copy(target, 0);
   target[4] = CHUNK_FORMAT_VERSION;
   target[5] = COMPRESSION_CODES[compression];
-  target[6] = CHUNK_ENCRYPTION_NONE;
-  target[7] = CHUNK_HEADER_BYTES;
+  target[6] = encryption;
+  target[7] = headerLength;
   target.writeUInt32LE(rawLength, 8);
   target.writeUInt32LE(payloadLength, 12);
+}
+
+/** Writes the header into target[0, 32) for the payload already at target[32, 32 + payloadLength). */
+export function writeChunkHeader(target: Buffer, payloadLength: number, rawLength: number, compression: Compression): void {
+  writeFrameStart(target, CHUNK_ENCRYPTION_NONE, CHUNK_HEADER_BYTES, payloadLength, rawLength, compression);
   target.writeBigUInt64LE(xxh64(target.subarray(CHUNK_HEADER_BYTES, CHUNK_HEADER_BYTES + payloadLength)), 16);
   target.fill(0, 24, CHUNK_HEADER_BYTES);
 }
@@ -155,13 +160,7 @@ function chunkAad(header: Buffer, id: Uint8Array): Buffer {
  * the header is written around it. Runs in the worker threads, after compression.
  */
 export function sealChunkInto(target: Buffer, payloadLength: number, rawLength: number, compression: Compression, id: Uint8Array, seal: ChunkSealKey): void {
-  CHUNK_MAGIC.copy(target, 0);
-  target[4] = CHUNK_FORMAT_VERSION;
-  target[5] = COMPRESSION_CODES[compression];
-  target[6] = CHUNK_ENCRYPTION_AES_256_GCM;
-  target[7] = ENCRYPTED_CHUNK_HEADER_BYTES;
-  target.writeUInt32LE(rawLength, 8);
-  target.writeUInt32LE(payloadLength, 12);
+  writeFrameStart(target, CHUNK_ENCRYPTION_AES_256_GCM, ENCRYPTED_CHUNK_HEADER_BYTES, payloadLength, rawLength, compression);
   target.fill(0, 16, CHUNK_HEADER_BYTES);
   Buffer.from(seal.domainId.buffer, seal.domainId.byteOffset, DOMAIN_ID_BYTES).copy(target, CHUNK_HEADER_BYTES);
   randomFillSync(target, NONCE_AT, NONCE_BYTES);

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const lib = (p) => import(path.join(ROOT, 'dist/src', p));
-const { openVault, ErrorCodes } = await lib('index.js');
+// The library's own exit-code map, as the CLI uses it.
+const { openVault, ErrorCodes, exitCodeFor: exitCode } = await lib('index.js');
 const { copyBackups } = await lib('engine/copy.js');
 const { exportBackup } = await lib('engine/archive/export.js');
 const { importArchive } = await lib('engine/archive/import.js');
@@ -31,25 +32,6 @@ const bool = (name) => {
 let events = process.stdout;
 const say = (o) => events.write(JSON.stringify(o) + '\n');
 
-function exitCode(e) {
-  switch (e?.code) {
-    case ErrorCodes.badInput:
-    case ErrorCodes.notFound:
-    case ErrorCodes.backupNotFound:
-    case ErrorCodes.vaultFormat:
-      return 2;
-    case ErrorCodes.corruptChunk:
-    case ErrorCodes.missingChunk:
-    case ErrorCodes.vaultDamaged:
-      return 3;
-    case ErrorCodes.volumeBusy:
-      return 75;
-    case ErrorCodes.aborted:
-      return 130;
-    default:
-      return 1;
-  }
-}
 
 try {
   if (cmd === 'copy') {
