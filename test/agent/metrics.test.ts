@@ -161,8 +161,11 @@ describe.skipIf(!!skip)('agent on an S3 vault', () => {
       expect(done.status, done.fail_reason).toBe('SUCCESS');
       expect(proxy.faults('status')).toBe(3);
       const text = (await call(agent, 'GET', '/metrics')).text;
+      // Every injected 503 is one retried attempt; the real server may add a retry of its own
+      // (a fresh cluster answers an occasional 5xx), so the count is at least the faults.
       const retries = [...text.matchAll(/^blockvault_store_retries_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
-      expect(retries).toBe(3);
+      expect(retries).toBeGreaterThanOrEqual(3);
+      expect(retries).toBeLessThanOrEqual(3 + 3);
     } finally {
       await agent.close();
       await proxy.close();
