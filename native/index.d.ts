@@ -10,3 +10,7 @@ export function zeroOut(fd: number, offset: number | bigint, length: number | bi
 export function discard(fd: number, offset: number | bigint, length: number | bigint): void;
 /** false where the functions are stubs that throw code "UNSUPPORTED" (non-Linux). */
 export const supported: boolean;
+/** AES-256-GCM: encrypts data in place (key 32 bytes, nonce 12) and writes the 16-byte tag. */
+export function gcmSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): void;
+/** AES-256-GCM: decrypts data in place -> true; false when the tag fails, with data restored. */
+export function gcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, tag: Uint8Array, data: Uint8Array): boolean;

@@ -21,7 +21,7 @@
 // xxh64 covers the ciphertext, so storage damage is still found without the key.
 import { randomFillSync } from 'node:crypto';
 import { xxh64 } from '@node-rs/xxhash';
-import { AeadError, NONCE_BYTES, TAG_BYTES, open as aeadOpen, sealInPlace } from '../crypto/aead.js';
+import { AeadError, NONCE_BYTES, TAG_BYTES, openInPlace, sealInPlace } from '../crypto/aead.js';
 import type { Compression } from './compress.js';
 import {
   CHUNK_COMPRESSION_CODES,
@@ -122,9 +122,12 @@ export function decodeChunk(obj: Buffer, opts?: DecodeChunkOptions | 'frame'): C
   if (!opts) throw new ChunkFormatError(`chunk is encrypted (key domain ${domainId}) and no key was given to read it`);
   const key = opts.key(domainId);
   if (!key) throw new ChunkFormatError(`chunk is encrypted in key domain ${domainId}, whose key is not open`);
-  const sealed = { nonce: Buffer.from(obj.subarray(NONCE_AT, TAG_AT)), tag: Buffer.from(obj.subarray(TAG_AT, ENCRYPTED_CHUNK_HEADER_BYTES)), ciphertext: payload };
+  // In place, the object buffer itself becomes the plaintext (a read that only decompresses
+  // and hashes it); otherwise a copy does, so the caller's object stays as stored.
+  const plain = opts.inPlace ? payload : Buffer.from(payload);
   try {
-    return { compression, rawLength, payload: aeadOpen(Buffer.from(key), sealed, chunkAad(obj, opts.id)), domainId };
+    openInPlace(Buffer.from(key.buffer, key.byteOffset, key.byteLength), obj.subarray(NONCE_AT, TAG_AT), obj.subarray(TAG_AT, ENCRYPTED_CHUNK_HEADER_BYTES), plain, 0, plain.length, chunkAad(obj, opts.id));
+    return { compression, rawLength, payload: plain, domainId };
   } catch (e) {
     if (e instanceof AeadError) throw new ChunkFormatError('encrypted chunk does not authenticate: changed, or stored under another chunk id');
     throw e;
@@ -144,6 +147,8 @@ export interface DecodeChunkOptions {
   key(domainId: string): Uint8Array | undefined;
   /** An encrypted vault: a plain chunk there was put by someone without the key. */
   requireEncrypted?: boolean;
+  /** Decrypt inside obj (no copy): for a caller that reads the plaintext and drops the object. */
+  inPlace?: boolean;
 }
 
 const AAD_LABEL = Buffer.from('blockvault/chunk\0', 'utf8');

@@ -4,6 +4,7 @@
 // The associated data binds each ciphertext to what it claims to be (a chunk id, an object
 // name), so an object moved, swapped or replayed under another name fails to open.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { inPlaceGcm, type InPlaceGcm } from '../native/aead-gcm.js';
 
 export const KEY_BYTES = 32;
 export const NONCE_BYTES = 12;
@@ -41,6 +42,38 @@ export function seal(key: Buffer, plaintext: Uint8Array, aad: Uint8Array, nonce:
   return { nonce, tag: c.getAuthTag(), ciphertext };
 }
 
+/** The same cipher through node:crypto, writing back into the caller's bytes: the fallback
+ *  where the addon is not built (node:crypto has no in-place call, hence the copies). */
+export const nodeGcm: InPlaceGcm = {
+  seal(key, nonce, aad, data, tag) {
+    const c = createCipheriv(ALGORITHM, key, nonce, { authTagLength: TAG_BYTES });
+    c.setAAD(aad);
+    const out = c.update(data);
+    data.set(out);
+    c.final(); // GCM is a stream mode: final() emits nothing, it computes the tag
+    tag.set(c.getAuthTag());
+  },
+  open(key, nonce, aad, tag, data) {
+    const d = createDecipheriv(ALGORITHM, key, nonce, { authTagLength: TAG_BYTES });
+    d.setAAD(aad);
+    d.setAuthTag(tag);
+    const out = d.update(data);
+    try {
+      d.final();
+    } catch {
+      out.fill(0);
+      return false;
+    }
+    data.set(out);
+    return true;
+  },
+};
+
+/** In place through the addon (no buffer to allocate, copy and collect), else node:crypto. */
+export const gcmInPlace: InPlaceGcm = inPlaceGcm() ?? nodeGcm;
+/** True when sealing leaves a block-sized buffer of garbage behind (the node:crypto fallback). */
+export const gcmAllocates = gcmInPlace === nodeGcm;
+
 /**
  * Encrypts target[offset, offset + length) in place (the ciphertext is as long as the
  * plaintext) and returns the nonce and tag. Used for chunk payloads, which are already in
@@ -48,12 +81,21 @@ export function seal(key: Buffer, plaintext: Uint8Array, aad: Uint8Array, nonce:
  */
 export function sealInPlace(key: Buffer, target: Buffer, offset: number, length: number, aad: Uint8Array, nonce: Buffer = newNonce()): { nonce: Buffer; tag: Buffer } {
   checkKey(key);
-  const c = createCipheriv(ALGORITHM, key, nonce, { authTagLength: TAG_BYTES });
-  c.setAAD(aad);
-  const out = c.update(target.subarray(offset, offset + length));
-  out.copy(target, offset);
-  c.final(); // GCM is a stream mode: final() emits nothing, it computes the tag
-  return { nonce, tag: c.getAuthTag() };
+  const tag = Buffer.allocUnsafe(TAG_BYTES);
+  gcmInPlace.seal(key, nonce, aad, target.subarray(offset, offset + length), tag);
+  return { nonce, tag };
+}
+
+/**
+ * Decrypts target[offset, offset + length) in place; throws AeadError when the tag does not
+ * verify, and then the bytes are as they were (ciphertext), never unauthenticated plaintext.
+ */
+export function openInPlace(key: Buffer, nonce: Uint8Array, tag: Uint8Array, target: Buffer, offset: number, length: number, aad: Uint8Array): void {
+  checkKey(key);
+  if (nonce.length !== NONCE_BYTES || tag.length !== TAG_BYTES) throw new AeadError('nonce or tag has the wrong length');
+  if (!gcmInPlace.open(key, nonce, aad, tag, target.subarray(offset, offset + length))) {
+    throw new AeadError('authentication failed (wrong key, or the object was changed)');
+  }
 }
 
 /** Decrypts and authenticates; throws AeadError when anything does not match. */

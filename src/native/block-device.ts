@@ -7,20 +7,10 @@
 //    `syscall: 'ioctl'` and `request` (the ioctl name) when the kernel refuses the call, so a
 //    caller can branch on `code` (e.g. fall back to writing zeros on EOPNOTSUPP).
 
-import { createRequire } from 'node:module';
-import { constants as fsConstants, existsSync, fstatSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { constants as fsConstants, fstatSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { BlockvaultError, ErrorCodes, ioError } from '../errors.js';
-
-interface NativeBinding {
-  blockDeviceSize(fd: number): number;
-  logicalSectorSize(fd: number): number;
-  physicalSectorSize(fd: number): number;
-  zeroOut(fd: number, offset: number | bigint, length: number | bigint): void;
-  discard(fd: number, offset: number | bigint, length: number | bigint): void;
-  supported: boolean;
-}
+import { addonLoadError, loadAddon, type NativeBinding } from './addon.js';
 
 /** An error the kernel (or the addon's argument checks) gave, with the errno name as code. */
 export interface NativeError extends Error {
@@ -34,44 +24,18 @@ const REBUILD_HINT =
   'build it with `npm rebuild blockvault` (needs Linux, python3, make and a C compiler; npm 11 runs it only ' +
   'when your package.json\'s "allowScripts" names blockvault); image files work without it';
 
-/** native/index.js of this package: two levels up from src/native/, three from dist/src/native/. */
-function addonEntry(): string {
-  for (const rel of ['../../native/index.js', '../../../native/index.js']) {
-    const file = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(file)) return file;
-  }
-  return '@blockvault/native';
-}
-
-let binding: NativeBinding | undefined;
-let loadError: unknown;
-let loaded = false;
-
-function load(): NativeBinding | undefined {
-  if (!loaded) {
-    loaded = true;
-    try {
-      const require = createRequire(import.meta.url);
-      binding = require(addonEntry()) as NativeBinding;
-    } catch (err) {
-      loadError = err;
-      binding = undefined;
-    }
-  }
-  return binding;
-}
-
 /** True when the addon is built and its functions work on this platform (Linux). */
 export function nativeAvailable(): boolean {
-  const b = load();
+  const b = loadAddon();
   return b !== undefined && b.supported === true;
 }
 
 /** Why nativeAvailable() is false, for logs and `doctor`-style output; undefined when it is true. */
 export function nativeUnavailableReason(): string | undefined {
-  const b = load();
+  const b = loadAddon();
   if (b === undefined) {
-    const why = loadError instanceof Error ? loadError.message.split('\n')[0] : String(loadError);
+    const e = addonLoadError();
+    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
     return `blockvault's native addon is not built or failed to load (${why})`;
   }
   if (!b.supported) return `block-device ioctls are only supported on Linux (this is ${process.platform})`;
@@ -79,12 +43,12 @@ export function nativeUnavailableReason(): string | undefined {
 }
 
 function need(what: string): NativeBinding {
-  const b = load();
+  const b = loadAddon();
   if (b === undefined || !b.supported) {
     throw new BlockvaultError(
       ErrorCodes.unsupported,
       `${what} needs the native block-device addon: ${nativeUnavailableReason() ?? 'unavailable'}`,
-      { hint: REBUILD_HINT, cause: loadError, details: { platform: process.platform } },
+      { hint: REBUILD_HINT, cause: addonLoadError(), details: { platform: process.platform } },
     );
   }
   return b;

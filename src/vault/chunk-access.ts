@@ -68,7 +68,7 @@ export interface ChunkCodec {
 export interface ChunkCrypto {
   /** Opens the key domain the object names (async: may unwrap through the control plane). */
   prepareChunk(obj: Buffer): Promise<void>;
-  decodeChunk(obj: Buffer, id: Uint8Array): { frame: ChunkFrame; hasher: ChunkHasher };
+  decodeChunk(obj: Buffer, id: Uint8Array, inPlace?: boolean): { frame: ChunkFrame; hasher: ChunkHasher };
 }
 
 export interface IndexFlushPolicy {
@@ -210,7 +210,8 @@ export class ChunkAccess {
     const hex = idToHex(id);
     const key = Layout.chunkKey(id);
     const check = (obj: Buffer): Buffer => {
-      const { frame, hasher } = this.#decode(obj, id);
+      // In place: the object is dropped after this; a failed open leaves its bytes as read.
+      const { frame, hasher } = this.#decode(obj, id, true);
       const data = decompress(frame.payload, frame.compression, frame.rawLength);
       const len = opts.expectLength;
       if (len !== undefined && data.length !== len) throw new Error(`chunk holds ${data.length} bytes, the block has ${len}`);
@@ -268,8 +269,8 @@ export class ChunkAccess {
     await this.#store.sync();
   }
 
-  #decode(obj: Buffer, id: Uint8Array): { frame: ChunkFrame; hasher: ChunkHasher } {
-    if (this.#crypto) return this.#crypto.decodeChunk(obj, id);
+  #decode(obj: Buffer, id: Uint8Array, inPlace = false): { frame: ChunkFrame; hasher: ChunkHasher } {
+    if (this.#crypto) return this.#crypto.decodeChunk(obj, id, inPlace);
     return { frame: decodeChunk(obj), hasher: this.#hasher! };
   }
 

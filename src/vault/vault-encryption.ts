@@ -86,8 +86,8 @@ export class VaultEncryption {
   }
 
   /** Frame checked and opened (id bound), and the hasher of its domain. */
-  decodeChunk(obj: Buffer, id: Uint8Array): { frame: ChunkFrame; hasher: ChunkHasher } {
-    const frame = decodeChunk(obj, { id, key: (d) => this.crypto.chunkKeyOf(d), requireEncrypted: true });
+  decodeChunk(obj: Buffer, id: Uint8Array, inPlace = false): { frame: ChunkFrame; hasher: ChunkHasher } {
+    const frame = decodeChunk(obj, { id, key: (d) => this.crypto.chunkKeyOf(d), requireEncrypted: true, inPlace });
     return { frame, hasher: this.hasherOf(this.crypto.opened(frame.domainId!)!) };
   }
 

@@ -14,7 +14,8 @@ import {
 } from '../../src/chunk/chunk-format.js';
 import { decompress } from '../../src/chunk/compress.js';
 import { ChunkHasher } from '../../src/chunk/identity.js';
-import { AeadError, open, seal, sealInPlace } from '../../src/crypto/aead.js';
+import { AeadError, gcmAllocates, gcmInPlace, nodeGcm, open, openInPlace, seal, sealInPlace } from '../../src/crypto/aead.js';
+import { inPlaceGcm } from '../../src/native/aead-gcm.js';
 import { KeyDomain, kmsDomainId } from '../../src/crypto/domain.js';
 import { newKeyFile, parseKeyFile } from '../../src/crypto/key-file.js';
 import { decodeKeyRecord, encodeKeyRecord, keyRecordKey } from '../../src/crypto/key-record.js';
@@ -84,6 +85,63 @@ describe('AES-256-GCM', () => {
     const s = sealInPlace(key, buf, 4, text.length, Buffer.from('x'));
     expect(buf.subarray(4).equals(text)).toBe(false);
     expect(open(key, { nonce: s.nonce, tag: s.tag, ciphertext: buf.subarray(4) }, Buffer.from('x')).equals(text)).toBe(true);
+  });
+});
+
+describe('AES-256-GCM in place: the addon and node:crypto write the same bytes', () => {
+  const native = inPlaceGcm();
+  const key = randomBytes(32);
+  const aad = Buffer.from('blockvault/chunk\0 some id');
+
+  it('uses the addon where it is built (as CI builds it), so no block-sized garbage per seal', () => {
+    // The package's install script builds native/; a test run without it would silently
+    // measure and test only the fallback.
+    expect(native, 'native addon with gcmSeal/gcmOpen (npm rebuild)').toBeDefined();
+    expect(gcmInPlace).not.toBe(nodeGcm);
+    expect(gcmAllocates).toBe(false);
+  });
+
+  for (const [name, a, b] of [
+    ['addon seals, node:crypto opens', () => native!, () => nodeGcm],
+    ['node:crypto seals, addon opens', () => nodeGcm, () => native!],
+  ] as const) {
+    it(name, () => {
+      const plain = randomBytes((1 << 20) + 13);
+      const nonce = randomBytes(12);
+      const data = Buffer.from(plain);
+      const tag = Buffer.alloc(16);
+      a().seal(key, nonce, aad, data, tag);
+      expect(data.equals(plain)).toBe(false);
+      const c = seal(key, plain, aad, nonce); // the one-shot node:crypto path, as reference
+      expect(data.equals(c.ciphertext)).toBe(true);
+      expect(tag.equals(c.tag)).toBe(true);
+      expect(b().open(key, nonce, aad, tag, data)).toBe(true);
+      expect(data.equals(plain)).toBe(true);
+    });
+  }
+
+  for (const [name, impl] of [['addon', () => native!], ['node:crypto', () => nodeGcm]] as const) {
+    it(`${name}: a failed open leaves the ciphertext as it was (never unauthenticated plaintext)`, () => {
+      const data = randomBytes(100_000);
+      const nonce = randomBytes(12);
+      const tag = Buffer.alloc(16);
+      impl().seal(key, nonce, aad, data, tag);
+      data[5000]! ^= 1;
+      const before = Buffer.from(data);
+      expect(impl().open(key, nonce, aad, tag, data)).toBe(false);
+      expect(data.equals(before)).toBe(true);
+      expect(impl().open(key, nonce, Buffer.from('other id'), tag, before)).toBe(false);
+      expect(impl().open(randomBytes(32), nonce, aad, tag, before)).toBe(false);
+    });
+  }
+
+  it('openInPlace throws AeadError on a bad tag, and the addon checks its arguments', () => {
+    const buf = randomBytes(64);
+    const { nonce, tag } = sealInPlace(key, buf, 0, 64, aad);
+    tag[0]! ^= 1;
+    expect(() => openInPlace(key, nonce, tag, buf, 0, 64, aad)).toThrow(AeadError);
+    expect(() => native!.seal(key.subarray(1), nonce, aad, buf, Buffer.alloc(16))).toThrow(/key must be 32 bytes/);
+    expect(() => native!.open(key, nonce, aad, Buffer.alloc(8), buf)).toThrow(/tag must be 16 bytes/);
   });
 });
 
@@ -178,6 +236,23 @@ describe('encrypted chunk frames', () => {
     const h = Buffer.from(oa);
     h[5] = 1; // claim LZ4
     expect(() => decodeChunk(h, { id: ida, key: keyOf })).toThrow(/does not authenticate/);
+  });
+
+  it('open into a copy by default, and inside the object only when asked (a read that drops it)', () => {
+    const a = Buffer.from('in place '.repeat(1000));
+    const ida = hasher.id(a);
+    const obj = encodeSealedChunk(a, a.length, 'none', ida, sealKey);
+    const stored = Buffer.from(obj);
+    expect(decodeChunk(obj, { id: ida, key: keyOf }).payload.equals(a)).toBe(true);
+    expect(obj.equals(stored)).toBe(true); // copy and import store the object after decoding
+    const f = decodeChunk(obj, { id: ida, key: keyOf, inPlace: true });
+    expect(f.payload.equals(a)).toBe(true);
+    expect(f.payload.buffer).toBe(obj.buffer);
+    const bad = Buffer.from(stored);
+    bad.writeUInt32LE(bad.readUInt32LE(8) + 1, 8); // header edit: fails to authenticate
+    const badBefore = Buffer.from(bad);
+    expect(() => decodeChunk(bad, { id: ida, key: keyOf, inPlace: true })).toThrow(/does not authenticate/);
+    expect(bad.equals(badBefore)).toBe(true); // a re-read compares the bytes as read
   });
 
   it('are sealed inside the worker threads (AES-GCM off the main thread)', async () => {
