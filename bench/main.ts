@@ -1,10 +1,12 @@
 // npm run bench  /  npx blockvault bench [--size 2GiB] [--runs 3] [--scenarios LIST] [--vaults local,s3]
 //                                        [--peers restic,borg|none] [--seed 1] [--fraction 0.01]
 //                                        [--image mixed|sparse|ext4] [--json] [--out FILE]
-//                                        [--write-results] [--dir DIR] [--encrypt]
+//                                        [--write-results] [--dir DIR] [--encrypt [pair]]
 //
 // --encrypt (or BLOCKVAULT_BENCH_ENCRYPT=1): our vaults are encrypted (AES-256-GCM, a key
-// file, so no passphrase KDF is timed); compare with a plain run of the same arguments.
+// file, so no passphrase KDF is timed). --encrypt pair: every round runs our scenarios twice,
+// plain and encrypted (order rotated with the round), and reports encryption's throughput cost
+// paired per round (bench/encryption-cost.ts); the main table stays the plain run.
 //
 // Every performance claim of the project is made here, as ratios measured side by side: in each
 // round blockvault, restic and borg run one after the other on the same bytes and the same
@@ -34,6 +36,7 @@ import { PEER_NAMES, isMissing, runMeasured, type Missing, type PeerName, type P
 import { runPeerRound } from './peers.js';
 import { measureS3Ratios, removeBucket, type S3RatioResult } from './s3-ratio.js';
 import { runLargeVault } from './large-vault.js';
+import { encryptionCost, formatEncryptionCost, type CostRound } from './encryption-cost.js';
 import { newKeyFile } from '../src/crypto/key-file.js';
 import { openVault } from '../src/index.js';
 import { formatMachine, formatTable, machineInfo, projectRoot, writeJson } from './report.js';
@@ -61,6 +64,8 @@ interface Args {
   largeVault: boolean;
   vaultChunks: number;
   encrypt: boolean;
+  /** --encrypt pair: plain and encrypted in every round. */
+  encryptPair: boolean;
 }
 
 function parse(argv: string[]): Args {
@@ -80,6 +85,7 @@ function parse(argv: string[]): Args {
     largeVault: false,
     vaultChunks: 10_000_000,
     encrypt: process.env.BLOCKVAULT_BENCH_ENCRYPT === '1',
+    encryptPair: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
@@ -114,7 +120,12 @@ function parse(argv: string[]): Args {
       case '--write-results': a.writeResults = true; break;
       case '--dir': a.dir = v(); break;
       case '--vault-chunks': a.vaultChunks = Math.max(1, Number(v())); break;
-      case '--encrypt': a.encrypt = true; break;
+      case '--encrypt':
+        if (argv[i + 1] === 'pair') {
+          i++;
+          a.encryptPair = true;
+        } else a.encrypt = true;
+        break;
       case '-h':
       case '--help':
         process.stdout.write(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(0, 23).join('\n') + '\n');
@@ -297,7 +308,7 @@ export async function runBench(argv: string[]): Promise<number> {
   const log = (s: string) => process.stderr.write(s + '\n');
   const work = fs.mkdtempSync(path.join(a.dir ?? os.tmpdir(), 'bvbench-'));
   const image = path.join(work, 'mixed.img');
-  const samples: { ours: OurMeasure[]; peers: Record<string, PeerRound | Missing>; ceilings: Record<string, number>; floors: RoundFloors; startup: Startup; order: string[] }[] = [];
+  const samples: { ours: OurMeasure[]; encrypted: OurMeasure[]; peers: Record<string, PeerRound | Missing>; ceilings: Record<string, number>; floors: RoundFloors; startup: Startup; order: string[] }[] = [];
   let largeVault: ExtraInputs['largeVault'];
   const machine = machineInfo({ dir: work });
   if (a.largeVault) {
@@ -337,15 +348,18 @@ export async function runBench(argv: string[]): Promise<number> {
         lz4x2MBps: perCpu(ceilings.lz4x2cpu, ceilings.lz4x2!),
       });
       // A, B, C rotated each round: no contender always runs first (or always after the others).
-      const contenders = ['ours', ...a.peers] as const;
+      const contenders: ('ours' | 'ours-encrypted' | PeerName)[] = ['ours', ...(a.encryptPair ? (['ours-encrypted'] as const) : []), ...a.peers];
       const order = contenders.map((_, i) => contenders[(i + run) % contenders.length]!);
       const peers: Record<string, PeerRound | Missing> = {};
       const our: OurMeasure[] = [];
+      const encrypted: OurMeasure[] = [];
       let fresh = true; // the image holds the seed's bytes, not yet mutated
       for (const who of order) {
         if (!fresh) await makeInput(a, image, work);
         fresh = false;
-        if (who === 'ours') {
+        if (who === 'ours-encrypted') {
+          if (a.vaults.includes('local')) encrypted.push(...(await runOurs({ ...a, encrypt: true }, image, work, 'local', run, (l) => log(l.replace('local', 'local encrypted')))));
+        } else if (who === 'ours') {
           if (!a.vaults.includes('local')) continue;
           our.push(...(await runOurs(a, image, work, 'local', run, log)));
           // The durable-write floors right after our run, in the same round.
@@ -373,7 +387,7 @@ export async function runBench(argv: string[]): Promise<number> {
       }
       const startup = await startupSeconds(CLI, work);
       log(`  start-up: blockvault --version ${startup.cliSeconds.toFixed(3)} s, node -e 0 ${startup.nodeSeconds.toFixed(3)} s`);
-      samples.push({ ours: our, peers, ceilings, floors, startup, order: [...order] });
+      samples.push({ ours: our, encrypted, peers, ceilings, floors, startup, order: [...order] });
     }
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
@@ -488,8 +502,10 @@ export async function runBench(argv: string[]): Promise<number> {
     startupSeconds: med(samples.map((s) => s.startup.cliSeconds)),
     nodeStartupSeconds: med(samples.map((s) => s.startup.nodeSeconds)),
   };
+  const costRounds: CostRound[] = samples.map((s) => ({ plain: s.ours.filter((m) => m.vault === 'local'), encrypted: s.encrypted }));
+  const encryption = a.encryptPair ? encryptionCost(costRounds, ALL_SCENARIOS) : undefined;
   const command = `npx blockvault bench ${argv.join(' ')}`.trim();
-  const report = { command, at: new Date().toISOString(), machine, args: { ...a, size: formatSize(a.size) }, ceilings, floors, targets, results: summary, peers: peerRows, ratios, s3Ratios, samples };
+  const report = { command, at: new Date().toISOString(), machine, args: { ...a, size: formatSize(a.size) }, ceilings, floors, targets, results: summary, peers: peerRows, ratios, s3Ratios, encryption, samples };
   writeJson(a.out, report);
   const wallOf = (sc: Scenario) => summary.find((r) => r.vault === 'local' && r.scenario === sc)?.wallSeconds as number | undefined;
   const groups: ChartGroup[] = [
@@ -569,6 +585,7 @@ export async function runBench(argv: string[]): Promise<number> {
     `targets (issue 13; per-round ratios, medians; round order: ${samples.map((s) => s.order.join('-')).join(', ')})`,
     formatTargets(targets),
     '',
+    ...(encryption ? ['encrypted against plain (issue 11; local vaults, AES-256-GCM with a key file; both in every round, cost paired per round)', formatEncryptionCost(encryption), ''] : []),
     `incremental with extent list / full: ${ratios.incrementalWithListOverFull?.toFixed(3) ?? 'n/a'}; ` +
       `device / file throughput: ${ratios.deviceOverFile?.toFixed(2) ?? 'n/a'}; ` +
       `incremental stored bytes per changed byte: restic ${ratios.resticIncrementalStoredPerChangedByte?.toFixed(2) ?? 'n/a'}, borg ${ratios.borgIncrementalStoredPerChangedByte?.toFixed(2) ?? 'n/a'}`,
