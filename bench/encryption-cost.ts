@@ -99,3 +99,15 @@ export function formatEncryptionCost(rows: CostRow[]): string {
     { digits: 2 },
   );
 }
+
+/** bench/RESULTS-encryption.md, as `--encrypt pair --write-results` writes it. */
+export function encryptionResultsPage(r: { command: string; at: string; machine: string; rows: CostRow[]; samples: string }): string {
+  return (
+    `# Encrypted against plain\n\nWritten by the harness itself. Produced by:\n\n    ${r.command}\n\nat ${r.at}. Every round backs up and restores ` +
+    `the same image into a plain and into an encrypted local vault (AES-256-GCM, key file), one after the other, the order alternating ` +
+    `with the round. The first run of a round was seen up to 30 % slower than the second, whichever vault it was, so two rounds of ` +
+    `opposite order form a pair, the pair's ratio is the geometric mean of its rounds' ratios (the first-run factor cancels), and the ` +
+    `cost is the median over pairs (bench/encryption-cost.ts). Throughput cost = 1 − plain wall / encrypted wall.\n\n` +
+    `\`\`\`\n${r.machine}\n\n${formatEncryptionCost(r.rows)}\n\`\`\`\n\nFull samples: ${r.samples} (not committed).\n`
+  );
+}

@@ -36,7 +36,7 @@ import { PEER_NAMES, isMissing, runMeasured, type Missing, type PeerName, type P
 import { runPeerRound } from './peers.js';
 import { measureS3Ratios, removeBucket, type S3RatioResult } from './s3-ratio.js';
 import { runLargeVault } from './large-vault.js';
-import { encryptionCost, formatEncryptionCost, type CostRound } from './encryption-cost.js';
+import { encryptionCost, encryptionResultsPage, formatEncryptionCost, type CostRound } from './encryption-cost.js';
 import { newKeyFile } from '../src/crypto/key-file.js';
 import { openVault } from '../src/index.js';
 import { formatMachine, formatTable, machineInfo, projectRoot, writeJson } from './report.js';
@@ -608,7 +608,12 @@ export async function runBench(argv: string[]): Promise<number> {
   ].join('\n');
   if (a.json) process.stdout.write(JSON.stringify(report) + '\n');
   else process.stdout.write(text + '\n');
-  if (a.writeResults) {
+  if (a.writeResults && encryption) {
+    // A pair run answers issue 11 only: its own page, so the peers' run in RESULTS.md stays.
+    const md = path.join(projectRoot(), 'bench', 'RESULTS-encryption.md');
+    fs.writeFileSync(md, encryptionResultsPage({ command, at: report.at, machine: formatMachine(machine), rows: encryption, samples: path.relative(projectRoot(), a.out) }));
+    log(`wrote ${md}`);
+  } else if (a.writeResults) {
     const md = path.join(projectRoot(), 'bench', 'RESULTS.md');
     fs.writeFileSync(
       md,
