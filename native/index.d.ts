@@ -14,3 +14,9 @@ export const supported: boolean;
 export function gcmSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): void;
 /** AES-256-GCM: decrypts data in place -> true; false when the tag fails, with data restored. */
 export function gcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, tag: Uint8Array, data: Uint8Array): boolean;
+/** True when the system's liblz4.so.1 was found (the lz4 functions below need it). */
+export function lz4Available(): boolean;
+/** Size-prefixed LZ4 block of src at dst[offset]; bytes written, or 0 if over capacity. */
+export function lz4Compress(src: Uint8Array, dst: Uint8Array, offset: number, capacity: number): number;
+/** Decodes a size-prefixed LZ4 block into dst[offset, +length); length, or -1 if invalid. */
+export function lz4Decompress(src: Uint8Array, dst: Uint8Array, offset: number, length: number): number;

@@ -11,10 +11,14 @@
 // block with lz4-napi's 4-byte size prefix; low 31 bits: stored length), then the segments.
 // Every segment but the last holds SEGMENT_BYTES raw bytes.
 //
-// The LZ4 calls are the synchronous ones on purpose: lz4-napi's async calls return buffers
+// LZ4 runs through the addon where it is built and the system has liblz4 (native/lz4-block.ts:
+// into and out of the chunk's own buffers, nothing allocated per segment), else through
+// lz4-napi; both write the same size-prefixed blocks, so either reads what the other wrote.
+// lz4-napi's calls are the synchronous ones on purpose: its async calls return buffers
 // allocated on pool threads whose memory the main thread's frees do not give back (a 2 GiB
 // backup peaked at 530 MB RSS, a restore at 1.6 GB); the sync ones stay under 100 MB.
 import { compressSync as lz4, uncompressSync as unlz4 } from 'lz4-napi';
+import { nativeLz4, type Lz4Blocks } from '../native/lz4-block.js';
 
 export type Compression = 'none' | 'lz4';
 
@@ -27,9 +31,42 @@ const SAMPLE_WORTH = 0.9;
 const KEEP_BELOW = 0.97;
 const COMPRESSED_BIT = 0x80000000;
 
+/** The two LZ4 paths behind one shape: compress into target (0: would not fit) and
+ *  decompress into out (-1: not a valid block of that size). */
+export const napiLz4: Lz4Blocks = {
+  compress(src, dst, offset, capacity) {
+    const packed = lz4(Buffer.from(src.buffer, src.byteOffset, src.byteLength));
+    if (packed.length > capacity) return 0;
+    dst.set(packed, offset);
+    return packed.length;
+  },
+  decompress(src, dst, offset, length) {
+    let raw: Buffer;
+    try {
+      raw = unlz4(Buffer.from(src.buffer, src.byteOffset, src.byteLength));
+    } catch {
+      return -1;
+    }
+    if (raw.length !== length) return -1;
+    dst.set(raw, offset);
+    return length;
+  },
+};
+
+/** The addon's liblz4 where it is there, else lz4-napi. */
+export const lz4Blocks: Lz4Blocks = nativeLz4() ?? napiLz4;
+/** True when LZ4 leaves a buffer per segment for the collector (the lz4-napi path). */
+export const lz4Allocates = lz4Blocks === napiLz4;
+
+/** Scratch for samples: only their compressed length matters. */
+const scratch = Buffer.allocUnsafe(2 * SAMPLE_BYTES);
+
+/** Largest stored length that still counts as a saving for a raw length (exclusive bound). */
+const below = (rawLength: number, fraction: number): number => Math.ceil(rawLength * fraction) - 1;
+
 function sampleShrinks(data: Buffer, off: number): boolean {
   const spot = data.subarray(off, off + SAMPLE_BYTES);
-  return lz4(spot).length < spot.length * SAMPLE_WORTH;
+  return lz4Blocks.compress(spot, scratch, 0, below(spot.length, SAMPLE_WORTH)) > 0;
 }
 
 /** True when a sample of spots across the block suggests LZ4 will save space. */
@@ -71,20 +108,17 @@ export function compressInto(data: Buffer, mode: Compression, target: Buffer, of
   let lastPacked = false;
   for (let s = 0; s < count; s++) {
     const seg = data.subarray(s * SEGMENT_BYTES, Math.min((s + 1) * SEGMENT_BYTES, data.length));
-    let out: Buffer = seg;
-    let flag = 0;
+    let stored = 0;
     if (lastPacked || seg.length <= SAMPLE_BYTES || sampleShrinks(seg, 0) || sampleShrinks(seg, seg.length - SAMPLE_BYTES)) {
-      const packed = lz4(seg);
-      if (packed.length < seg.length * KEEP_BELOW) {
-        out = packed;
-        flag = COMPRESSED_BIT;
-        any = true;
-      }
+      // Straight into the payload, capped at what still saves space: 0 = it did not.
+      stored = lz4Blocks.compress(seg, target, pos, Math.min(below(seg.length, KEEP_BELOW), target.length - pos));
     }
+    const flag = stored > 0 ? COMPRESSED_BIT : 0;
+    if (flag) any = true;
+    else stored = seg.copy(target, pos);
     lastPacked = flag !== 0;
-    target.writeUInt32LE((flag | out.length) >>> 0, offset + 4 + 4 * s);
-    out.copy(target, pos);
-    pos += out.length;
+    target.writeUInt32LE((flag | stored) >>> 0, offset + 4 + 4 * s);
+    pos += stored;
   }
   const length = pos - offset;
   if (!any || length >= data.length * KEEP_BELOW) return raw();
@@ -100,15 +134,17 @@ export function maybeCompress(data: Buffer, mode: Compression): Compressed {
 
 export class DecompressError extends Error {}
 
-/** The raw block from a payload; checks the segment table against the payload's length. */
-export function decompress(payload: Buffer, compression: Compression, rawLength: number): Buffer {
+/** The raw block from a payload; checks the segment table against the payload's length.
+ *  into (at least rawLength bytes, reused by the caller) receives an LZ4 block's bytes
+ *  instead of a new buffer; a raw payload is returned as it is. */
+export function decompress(payload: Buffer, compression: Compression, rawLength: number, into?: Buffer): Buffer {
   if (compression === 'none') return payload;
   if (payload.length < 4) throw new DecompressError('lz4 payload too short for its segment table');
   const count = payload.readUInt32LE(0);
   if (count !== Math.ceil(rawLength / SEGMENT_BYTES)) {
     throw new DecompressError(`lz4 payload has ${count} segments, a ${rawLength}-byte block has ${Math.ceil(rawLength / SEGMENT_BYTES)}`);
   }
-  const out = Buffer.allocUnsafe(rawLength);
+  const out = into && into.length >= rawLength ? into.subarray(0, rawLength) : Buffer.allocUnsafe(rawLength);
   let pos = 4 + 4 * count;
   for (let s = 0; s < count; s++) {
     const word = payload.readUInt32LE(4 + 4 * s);
@@ -116,9 +152,12 @@ export function decompress(payload: Buffer, compression: Compression, rawLength:
     const rawLen = Math.min(SEGMENT_BYTES, rawLength - s * SEGMENT_BYTES);
     const seg = payload.subarray(pos, pos + len);
     if (seg.length !== len) throw new DecompressError(`lz4 segment ${s} runs past the payload`);
-    const raw = word & COMPRESSED_BIT ? unlz4(seg) : seg;
-    if (raw.length !== rawLen) throw new DecompressError(`lz4 segment ${s} holds ${raw.length} bytes, expected ${rawLen}`);
-    raw.copy(out, s * SEGMENT_BYTES);
+    if (word & COMPRESSED_BIT) {
+      if (lz4Blocks.decompress(seg, out, s * SEGMENT_BYTES, rawLen) !== rawLen) throw new DecompressError(`lz4 segment ${s} is not a valid LZ4 block of ${rawLen} bytes`);
+    } else {
+      if (seg.length !== rawLen) throw new DecompressError(`lz4 segment ${s} holds ${seg.length} bytes, expected ${rawLen}`);
+      seg.copy(out, s * SEGMENT_BYTES);
+    }
     pos += len;
   }
   if (pos !== payload.length) throw new DecompressError('lz4 payload has bytes after its last segment');

@@ -16,6 +16,9 @@ export interface NativeBinding {
   /** Older builds lack these: callers check. */
   gcmSeal?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): void;
   gcmOpen?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, tag: Uint8Array, data: Uint8Array): boolean;
+  lz4Available?(): boolean;
+  lz4Compress?(src: Uint8Array, dst: Uint8Array, offset: number, capacity: number): number;
+  lz4Decompress?(src: Uint8Array, dst: Uint8Array, offset: number, length: number): number;
 }
 
 /** native/index.js of this package: two levels up from src/native/, three from dist/src/native/. */

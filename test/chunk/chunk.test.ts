@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ChunkFormatError, decodeChunk, encodeChunk } from '../../src/chunk/chunk-format.js';
-import { decompress, looksCompressible, maybeCompress } from '../../src/chunk/compress.js';
+import { decompress, looksCompressible, lz4Allocates, lz4Blocks, maybeCompress, napiLz4 } from '../../src/chunk/compress.js';
+import { nativeLz4 } from '../../src/native/lz4-block.js';
 import { ChunkHasher } from '../../src/chunk/identity.js';
 import { isAllZero } from '../../src/chunk/zero.js';
 import { prng, textLike } from '../helpers/images.js';
@@ -68,6 +69,62 @@ describe('compression', () => {
   it('stores raw when compression is off for the vault', async () => {
     const text = textLike(MiB, prng(5));
     expect(maybeCompress(text, 'none').compression).toBe('none');
+  });
+});
+
+describe('LZ4 through the addon (system liblz4) and through lz4-napi', () => {
+  const native = nativeLz4();
+
+  it('uses the addon where it is built and liblz4.so.1 is there (as on CI): no buffer per segment', () => {
+    expect(native, 'addon with lz4Compress/lz4Decompress and liblz4.so.1 (npm rebuild)').toBeDefined();
+    expect(lz4Blocks).not.toBe(napiLz4);
+    expect(lz4Allocates).toBe(false);
+  });
+
+  it('each reads the other\'s size-prefixed blocks: old chunks stay readable either way', () => {
+    const seg = textLike(65536, prng(11));
+    for (const [w, r] of [
+      [native!, napiLz4],
+      [napiLz4, native!],
+    ] as const) {
+      const dst = Buffer.alloc(70000);
+      const n = w.compress(seg, dst, 7, 65536);
+      expect(n).toBeGreaterThan(4);
+      expect(n).toBeLessThan(seg.length * 0.7);
+      expect(dst.readUInt32LE(7)).toBe(seg.length); // the size prefix
+      const out = Buffer.alloc(65536 + 9);
+      expect(r.decompress(dst.subarray(7, 7 + n), out, 9, 65536)).toBe(65536);
+      expect(out.subarray(9).equals(seg)).toBe(true);
+    }
+  });
+
+  for (const [name, impl] of [['addon', () => native!], ['lz4-napi', () => napiLz4]] as const) {
+    it(`${name}: 0 when it does not fit the capacity; -1 for a wrong size or a cut block`, () => {
+      const random = randomBytes(65536);
+      expect(impl().compress(random, Buffer.alloc(70000), 0, 60000)).toBe(0);
+      const seg = textLike(65536, prng(12));
+      const dst = Buffer.alloc(70000);
+      const n = impl().compress(seg, dst, 0, 65536);
+      const out = Buffer.alloc(65536);
+      expect(impl().decompress(dst.subarray(0, n), out, 0, 65535)).toBe(-1);
+      expect(impl().decompress(dst.subarray(0, n - 40), out, 0, 65536)).toBe(-1);
+      expect(impl().decompress(dst.subarray(0, 3), out, 0, 65536)).toBe(-1);
+    });
+  }
+
+  it('the addon checks its bounds instead of writing past the buffer', () => {
+    const seg = textLike(65536, prng(13));
+    expect(() => native!.compress(seg, Buffer.alloc(100), 50, 100)).toThrow(/runs past dst/);
+    expect(() => native!.decompress(seg, Buffer.alloc(100), 0, 65536)).toThrow(/runs past dst/);
+  });
+
+  it('a damaged segment is reported by its number, not read past', () => {
+    const block = textLike(4 * MiB, prng(14));
+    const c = maybeCompress(block, 'lz4');
+    const bad = Buffer.from(c.payload);
+    const firstLen = bad.readUInt32LE(4) & 0x7fffffff;
+    bad.writeUInt32LE((0x80000000 | (firstLen - 30)) >>> 0, 4); // segment 0 cut short
+    expect(() => decompress(bad, 'lz4', block.length)).toThrow(/segment 0/);
   });
 });
 
