@@ -14,13 +14,12 @@ import { blockDeviceSize, logicalSectorSize, zeroOut } from '../native/block-dev
 import type { BlockMap } from '../vault/block-map.js';
 import type { Vault } from '../vault/vault.js';
 import { BlockTasks } from './block-tasks.js';
-import { fetchCounted, type RestoreOptions, type RestoreResult } from './restore-blocks.js';
+import { BlockBuffers, DEFAULT_RESTORE_CONCURRENCY, fetchCounted, type RestoreOptions, type RestoreResult } from './restore-blocks.js';
 
 /** Largest single BLKZEROOUT call: bounds how long the event loop is blocked. */
 export const ZERO_OUT_PIECE = 64 * 1024 * 1024;
 const ZERO_WRITE_PIECE = 4 * 1024 * 1024;
 const HOLE_GRAIN = 64 * 1024;
-const DEFAULT_CONCURRENCY = 8;
 
 export async function isBlockDevice(path: string): Promise<boolean> {
   const st = await fs.stat(path).catch(() => undefined);
@@ -87,7 +86,8 @@ async function writeDevice(
   target: string,
   sector: number,
 ): Promise<RestoreResult> {
-  const run = new BlockTasks(opts, { volumeId, volumeSize: map.volumeSize, blockCount: map.blockCount }, opts.concurrency ?? DEFAULT_CONCURRENCY);
+  const run = new BlockTasks(opts, { volumeId, volumeSize: map.volumeSize, blockCount: map.blockCount }, opts.concurrency ?? vault.storeConcurrency ?? DEFAULT_RESTORE_CONCURRENCY);
+  const buffers = new BlockBuffers(map.blockSize);
   const { counters } = run;
   counters.bytesZeroedOut = 0;
   counters.bytesZeroWritten = 0;
@@ -114,9 +114,10 @@ async function writeDevice(
       continue;
     }
     run.add(async () => {
-      const data = await fetchCounted(vault, map, i, opts.backupId, counters);
-      if (zeroed) await writeNonZero(write, data, len, pos);
-      else await write(data, 0, len, pos);
+      await buffers.with(
+        (into) => fetchCounted(vault, map, i, opts.backupId, counters, into),
+        (data) => (zeroed ? writeNonZero(write, data, len, pos) : write(data, 0, len, pos)),
+      );
       counters.bytesRestored += len;
       run.done += len;
       run.ticker.advanced();

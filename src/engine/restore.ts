@@ -13,14 +13,13 @@ import type { Vault } from '../vault/vault.js';
 import { withOperationSignal } from '../vault/operation.js';
 import { BlockTasks } from './block-tasks.js';
 import { checkRestorable } from './copy-replica.js';
-import { fetchCounted, type RestoreOptions, type RestoreResult } from './restore-blocks.js';
+import { BlockBuffers, DEFAULT_RESTORE_CONCURRENCY, fetchCounted, type RestoreOptions, type RestoreResult } from './restore-blocks.js';
 import { isBlockDevice, restoreToDevice } from './restore-device.js';
 import { checkRestoreOptions } from './option-checks.js';
 import { removeStaleRestoreTemps, restoreTempName } from './restore-leftovers.js';
 
 export type { RestoreOptions, RestoreResult };
 
-const DEFAULT_CONCURRENCY = 8;
 
 export function restore(vault: Vault, opts: RestoreOptions): Promise<RestoreResult> {
   return withOperationSignal(opts?.signal, () => restoreInScope(vault, opts));
@@ -107,8 +106,9 @@ export async function writeBlocks(
   opts: RestoreOptions,
   volumeId: string,
 ): Promise<Omit<RestoreResult, 'target'>> {
-  const run = new BlockTasks(opts, { volumeId, volumeSize: map.volumeSize, blockCount: map.blockCount }, opts.concurrency ?? vault.storeConcurrency ?? DEFAULT_CONCURRENCY);
+  const run = new BlockTasks(opts, { volumeId, volumeSize: map.volumeSize, blockCount: map.blockCount }, opts.concurrency ?? vault.storeConcurrency ?? DEFAULT_RESTORE_CONCURRENCY);
   const { counters } = run;
+  const buffers = new BlockBuffers(map.blockSize);
   let sinceFlush = 0;
   let flushing: Promise<void> | undefined;
   const flushSometimes = (written: number) => {
@@ -126,10 +126,13 @@ export async function writeBlocks(
       continue;
     }
     run.add(async () => {
-      const data = await fetchCounted(vault, map, i, opts.backupId, counters);
-      await writeSparse(fh, data, len, i * map.blockSize).catch((e) => {
-        throw ioError(e, 'restore target', opts.target);
-      });
+      await buffers.with(
+        (into) => fetchCounted(vault, map, i, opts.backupId, counters, into),
+        (data) =>
+          writeSparse(fh, data, len, i * map.blockSize).catch((e) => {
+            throw ioError(e, 'restore target', opts.target);
+          }),
+      );
       counters.bytesRestored += len;
       run.done += len;
       flushSometimes(len);

@@ -129,12 +129,27 @@ export class LocalStore implements ObjectStore {
     const signal = callSignal(opts?.signal);
     if (signal?.aborted) throw abortError(signal.reason);
     const p = this.#path(key);
+    // One read of the whole file where fs.readFile reads 512 KiB at a time (a 4 MiB chunk:
+    // 8 read calls and as many trips through the thread pool).
+    let fh: fs.FileHandle | undefined;
     try {
-      return await fs.readFile(p, signal ? { signal } : undefined);
+      fh = await fs.open(p, 'r');
+      const size = (await fh.stat()).size;
+      const buf = opts?.into && opts.into.length >= size ? opts.into.subarray(0, size) : Buffer.allocUnsafe(size);
+      let n = 0;
+      while (n < size) {
+        if (signal?.aborted) throw abortError(signal.reason);
+        const { bytesRead } = await fh.read(buf, n, size - n, n);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+      }
+      return n === size ? buf : buf.subarray(0, n);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new StoreNotFoundError(this.url, key);
-      if ((e as Error).name === 'AbortError') throw abortError(signal?.reason);
+      if (e instanceof BlockvaultError) throw e; // cancelled between reads
       throw storeError(e, 'read', p);
+    } finally {
+      await fh?.close();
     }
   }
 

@@ -55,7 +55,11 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-export type GetOptions = CallOptions;
+export interface GetOptions extends CallOptions {
+  /** A buffer the caller reuses: a store that can reads a whole object that fits into it, and
+   *  the result is then a view of it (the local store does; others return their own buffer). */
+  into?: Buffer;
+}
 
 export interface StoreCapabilities {
   /** put({ifAbsent}) is atomic on the server. When false, put-if-absent is best effort

@@ -45,6 +45,13 @@ export interface ReadChunkOptions {
   /** For messages: what needs the chunk ("block 3 (offset …) of backup …"), and details. */
   at?: string;
   details?: Record<string, unknown>;
+  /** A block-sized buffer the caller reuses: a compressed chunk is decompressed into it (the
+   *  result is then a view of it), which spares an allocation and its collection per block. */
+  into?: Buffer;
+  /** A buffer of objectCapacity(blockSize) bytes the caller reuses for the stored object
+   *  (first read only; a re-read gets its own, so two reads can be compared). The result may
+   *  be a view of it (an uncompressed chunk). */
+  objectInto?: Buffer;
 }
 
 export interface ChunkListing {
@@ -212,13 +219,19 @@ export class ChunkAccess {
     const check = (obj: Buffer): Buffer => {
       // In place: the object is dropped after this; a failed open leaves its bytes as read.
       const { frame, hasher } = this.#decode(obj, id, true);
-      const data = decompress(frame.payload, frame.compression, frame.rawLength);
+      const data = decompress(frame.payload, frame.compression, frame.rawLength, opts.into);
       const len = opts.expectLength;
       if (len !== undefined && data.length !== len) throw new Error(`chunk holds ${data.length} bytes, the block has ${len}`);
       if (!hasher.id(data).equals(id)) throw new Error('content does not match its identity hash');
       return data;
     };
-    return readChecked(() => this.#getPrepared(hex, key, opts), check, (o) => (o.stable ? this.#corrupt(hex, key, o.error.message, opts) : unstableReadError(key, this.#store.url, o)), opts.signal);
+    let into = opts.objectInto;
+    const read = () => {
+      const buf = into;
+      into = undefined; // a re-read must not overwrite the bytes it is compared with
+      return this.#getPrepared(hex, key, opts, buf);
+    };
+    return readChecked(read, check, (o) => (o.stable ? this.#corrupt(hex, key, o.error.message, opts) : unstableReadError(key, this.#store.url, o)), opts.signal);
   }
 
   /** The stored object as it is (frame checksum checked), for copy and export. */
@@ -275,15 +288,15 @@ export class ChunkAccess {
   }
 
   /** #get, then (encrypted vaults) the key domain the object names opened. */
-  async #getPrepared(hex: string, key: string, opts: ReadChunkOptions): Promise<Buffer> {
-    const obj = await this.#get(hex, key, opts);
+  async #getPrepared(hex: string, key: string, opts: ReadChunkOptions, into?: Buffer): Promise<Buffer> {
+    const obj = await this.#get(hex, key, opts, into);
     await this.#crypto?.prepareChunk(obj);
     return obj;
   }
 
-  async #get(hex: string, key: string, opts: ReadChunkOptions): Promise<Buffer> {
+  async #get(hex: string, key: string, opts: ReadChunkOptions, into?: Buffer): Promise<Buffer> {
     try {
-      return await this.#store.get(key, opts.signal ? { signal: opts.signal } : undefined);
+      return await this.#store.get(key, opts.signal || into ? { ...(opts.signal ? { signal: opts.signal } : {}), ...(into ? { into } : {}) } : undefined);
     } catch (e) {
       if (!isNotFound(e)) throw e;
       const at = opts.at ? ` for ${opts.at}` : '';

@@ -69,3 +69,25 @@ describe('LocalStore durability and leftovers', () => {
     expect(await fs.readdir(tmp)).toEqual(['fresh.tmp']);
   });
 });
+
+describe('LocalStore reads', () => {
+  it('reads a whole object in one go, into the caller\'s buffer when it fits, else into its own', async () => {
+    const s = await LocalStore.open(path.join(root, 'into'), { create: true });
+    const body = Buffer.from(Array.from({ length: 3 * 1024 * 1024 + 17 }, (_, i) => (i * 31) & 0xff));
+    await s.put('chunks/ab/obj', body);
+    const into = Buffer.alloc(4 * 1024 * 1024);
+    const got = await s.get('chunks/ab/obj', { into });
+    expect(got.equals(body)).toBe(true);
+    expect(got.buffer).toBe(into.buffer); // a view of the caller's buffer, no allocation
+    const small = Buffer.alloc(1024);
+    const own = await s.get('chunks/ab/obj', { into: small });
+    expect(own.equals(body)).toBe(true);
+    expect(own.buffer).not.toBe(small.buffer);
+    expect(small.equals(Buffer.alloc(1024))).toBe(true); // untouched
+    expect((await s.get('chunks/ab/obj')).equals(body)).toBe(true);
+    await expect(s.get('chunks/ab/none', { into })).rejects.toMatchObject({ name: 'StoreNotFoundError' });
+    const ac = new AbortController();
+    ac.abort();
+    await expect(s.get('chunks/ab/obj', { signal: ac.signal })).rejects.toMatchObject({ code: 'BV.Aborted' });
+  });
+});

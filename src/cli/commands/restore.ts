@@ -32,7 +32,7 @@ does not restore replicas (BackupService.2004); allow it for disaster recovery.`
   )
     .option('--force', 'replace a target file that exists and is not empty')
     .option('--target-is-zeroed', 'the device already reads as zeros: leave zero blocks alone')
-    .option('--concurrency <n>', 'blocks fetched and written at once (default 8)', parsePositiveInt)
+    .option('--concurrency <n>', 'blocks fetched and written at once (default 4; 8 on S3)', parsePositiveInt)
     .option('--allow-replica', 'restore a replica too (disaster recovery; the service refuses it)');
   addMetricsOption(cmd);
   addVaultOptions(cmd).action(async (given: string, target: string, opts: RestoreOpts & { metricsListen?: string }) => {
