@@ -64,16 +64,16 @@ const scratch = Buffer.allocUnsafe(2 * SAMPLE_BYTES);
 /** Largest stored length that still counts as a saving for a raw length (exclusive bound). */
 const below = (rawLength: number, fraction: number): number => Math.ceil(rawLength * fraction) - 1;
 
-function sampleShrinks(data: Buffer, off: number): boolean {
+function sampleShrinks(data: Buffer, off: number, lz4: Lz4Blocks = lz4Blocks): boolean {
   const spot = data.subarray(off, off + SAMPLE_BYTES);
-  return lz4Blocks.compress(spot, scratch, 0, below(spot.length, SAMPLE_WORTH)) > 0;
+  return lz4.compress(spot, scratch, 0, below(spot.length, SAMPLE_WORTH)) > 0;
 }
 
 /** True when a sample of spots across the block suggests LZ4 will save space. */
-export function looksCompressible(data: Buffer): boolean {
+export function looksCompressible(data: Buffer, lz4: Lz4Blocks = lz4Blocks): boolean {
   if (data.length <= SAMPLE_BYTES * 2) return true; // small: just try it
   const stride = Math.floor((data.length - SAMPLE_BYTES) / (BLOCK_SPOTS - 1));
-  for (let i = 0; i < BLOCK_SPOTS; i++) if (sampleShrinks(data, i * stride)) return true;
+  for (let i = 0; i < BLOCK_SPOTS; i++) if (sampleShrinks(data, i * stride, lz4)) return true;
   return false;
 }
 
@@ -92,12 +92,12 @@ export function payloadCapacity(rawLength: number): number {
  * bytes when that saves nothing — and returns its length. Writing into a buffer the caller
  * reuses keeps a backup from allocating (and the GC from chasing) a payload per block.
  */
-export function compressInto(data: Buffer, mode: Compression, target: Buffer, offset: number): { compression: Compression; length: number } {
+export function compressInto(data: Buffer, mode: Compression, target: Buffer, offset: number, lz4: Lz4Blocks = lz4Blocks): { compression: Compression; length: number } {
   const raw = () => {
     data.copy(target, offset);
     return { compression: 'none' as const, length: data.length };
   };
-  if (mode === 'none' || data.length === 0 || !looksCompressible(data)) return raw();
+  if (mode === 'none' || data.length === 0 || !looksCompressible(data, lz4)) return raw();
   const count = Math.ceil(data.length / SEGMENT_BYTES);
   target.writeUInt32LE(count, offset);
   let pos = offset + 4 + 4 * count;
@@ -109,9 +109,9 @@ export function compressInto(data: Buffer, mode: Compression, target: Buffer, of
   for (let s = 0; s < count; s++) {
     const seg = data.subarray(s * SEGMENT_BYTES, Math.min((s + 1) * SEGMENT_BYTES, data.length));
     let stored = 0;
-    if (lastPacked || seg.length <= SAMPLE_BYTES || sampleShrinks(seg, 0) || sampleShrinks(seg, seg.length - SAMPLE_BYTES)) {
+    if (lastPacked || seg.length <= SAMPLE_BYTES || sampleShrinks(seg, 0, lz4) || sampleShrinks(seg, seg.length - SAMPLE_BYTES, lz4)) {
       // Straight into the payload, capped at what still saves space: 0 = it did not.
-      stored = lz4Blocks.compress(seg, target, pos, Math.min(below(seg.length, KEEP_BELOW), target.length - pos));
+      stored = lz4.compress(seg, target, pos, Math.min(below(seg.length, KEEP_BELOW), target.length - pos));
     }
     const flag = stored > 0 ? COMPRESSED_BIT : 0;
     if (flag) any = true;
@@ -125,10 +125,11 @@ export function compressInto(data: Buffer, mode: Compression, target: Buffer, of
   return { compression: 'lz4', length };
 }
 
-/** The chunk payload for a block, in a new buffer (see compressInto). */
-export function maybeCompress(data: Buffer, mode: Compression): Compressed {
+/** The chunk payload for a block, in a new buffer (see compressInto); lz4: which encoder
+ *  (tests pin lz4-napi's bytes; liblz4 writes other, equally valid blocks). */
+export function maybeCompress(data: Buffer, mode: Compression, lz4: Lz4Blocks = lz4Blocks): Compressed {
   const target = Buffer.allocUnsafe(payloadCapacity(data.length));
-  const { compression, length } = compressInto(data, mode, target, 0);
+  const { compression, length } = compressInto(data, mode, target, 0, lz4);
   return compression === 'none' ? { compression, payload: data } : { compression, payload: target.subarray(0, length) };
 }
 
