@@ -61,6 +61,17 @@ export function storeContract(name: string, suite: ContractSuite): void {
       expectNotFound(await rejection(store.get('c/none')), 'c/none');
     });
 
+    it('get with a reusable buffer: the same bytes, whether the object fits it or not', async () => {
+      const data = randomBytes(300_001);
+      await store.put('c/into', data);
+      const big = Buffer.alloc(400_000, 0xee);
+      const got = await store.get('c/into', { into: big });
+      expect(got.equals(data)).toBe(true);
+      const small = Buffer.alloc(1000);
+      expect((await store.get('c/into', { into: small })).equals(data)).toBe(true);
+      expectNotFound(await rejection(store.get('c/none', { into: big })), 'c/none');
+    });
+
     it('reads ranges: inside, short at the end, empty past the end and for length 0; notFound when absent', async () => {
       const data = randomBytes(10_000);
       await store.put('r/obj', data);

@@ -199,11 +199,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * Drains a GetObject body into one Buffer, allocating once when the length is known. A body
+ * Drains a GetObject body into one Buffer, allocating once when the length is known (none
+ * when it fits the caller's `into`; attempts run one after another, so a retry may reuse it). A body
  * that ends short of its Content-Length is a network failure (retried), never a short object.
  * An aborted attempt destroys the stream, so a stalled body ends with the abort.
  */
-export async function readBody(body: unknown, contentLength: number | undefined, a: Attempt): Promise<Buffer> {
+export async function readBody(body: unknown, contentLength: number | undefined, a: Attempt, into?: Buffer): Promise<Buffer> {
   a.responded();
   if (!body) return Buffer.alloc(0);
   const stream = body as AsyncIterable<Uint8Array> & { destroy?: (e?: Error) => void };
@@ -211,7 +212,7 @@ export async function readBody(body: unknown, contentLength: number | undefined,
   a.signal.addEventListener('abort', onAbort, { once: true });
   try {
     if (contentLength !== undefined && contentLength >= 0) {
-      const out = Buffer.allocUnsafe(contentLength);
+      const out = into && into.length >= contentLength ? into.subarray(0, contentLength) : Buffer.allocUnsafe(contentLength);
       let n = 0;
       for await (const c of stream) {
         a.progressed();

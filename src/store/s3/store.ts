@@ -179,7 +179,7 @@ export class S3Store implements ObjectStore {
     return this.call('get', key, opts.signal, async (a) => {
       try {
         const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), { abortSignal: a.signal });
-        return await readBody(r.Body, r.ContentLength, a);
+        return await readBody(r.Body, r.ContentLength, a, opts.into);
       } catch (err) {
         if (statusOf(err) === 404 && codeOf(err) !== 'NoSuchBucket') throw new StoreNotFoundError(this.url, key);
         throw err;
