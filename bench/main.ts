@@ -621,7 +621,7 @@ export async function runBench(argv: string[]): Promise<number> {
         `at ${report.at}. Each figure is the median of ${a.runs} rounds. In every round blockvault, restic and borg run one after ` +
         `the other on the same bytes (the order rotates per round), and the floors are measured in that round too; "× restic" and every ` +
         `target ratio is computed per round, then the median is taken. "× restic" is restic's wall time over ours (above 1: we are faster). ` +
-        `"of read" is our logical MB/s over the machine's sequential read ceiling. Chart: [results.svg](results.svg).\n\n\`\`\`\n${text}\n\`\`\`\n\nFull samples: bench/out/results.json (not committed).\n`,
+        `"of read" is our logical MB/s over the machine's sequential read ceiling. Chart: [results.svg](results.svg).\n\n\`\`\`\n${text}\n\`\`\`\n\nFull samples: bench/out/results.json (not committed). Encrypted against plain (issue 11): [RESULTS-encryption.md](RESULTS-encryption.md), written by \`--encrypt pair --write-results\`.\n`,
     );
     fs.writeFileSync(path.join(projectRoot(), 'bench', 'results.svg'), svg);
     log(`wrote ${md} and bench/results.svg`);
