@@ -81,52 +81,50 @@ static int bv_gcm_run(EVP_CIPHER_CTX *ctx, int enc, const bv_bytes *key, const b
   return 1;
 }
 
-static napi_value bv_gcm_seal(napi_env env, napi_callback_info info) {
+/* The five Uint8Array arguments of a call, each checked against its name and length (0: any). */
+static int bv_gcm_args(napi_env env, napi_callback_info info, const char *usage, const char *const names[5],
+                       const size_t wants[5], bv_bytes out[5]) {
   size_t argc = 5;
   napi_value argv[5];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 5) {
-    bv_throw(env, "ERR_MISSING_ARGS", "gcmSeal(key, nonce, aad, data, tag)");
-    return NULL;
-  }
-  bv_bytes key, nonce, aad, data, tag;
-  if (!bv_arg_bytes(env, argv[0], "key", BV_KEY_BYTES, &key) || !bv_arg_bytes(env, argv[1], "nonce", BV_NONCE_BYTES, &nonce) ||
-      !bv_arg_bytes(env, argv[2], "aad", 0, &aad) || !bv_arg_bytes(env, argv[3], "data", 0, &data) ||
-      !bv_arg_bytes(env, argv[4], "tag", BV_TAG_BYTES, &tag))
-    return NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
+  if (argc < 5) return bv_throw(env, "ERR_MISSING_ARGS", usage);
+  for (int i = 0; i < 5; i++)
+    if (!bv_arg_bytes(env, argv[i], names[i], wants[i], &out[i])) return 0;
+  return 1;
+}
+
+static napi_value bv_gcm_seal(napi_env env, napi_callback_info info) {
+  static const char *const names[5] = {"key", "nonce", "aad", "data", "tag"};
+  static const size_t wants[5] = {BV_KEY_BYTES, BV_NONCE_BYTES, 0, 0, BV_TAG_BYTES};
+  bv_bytes a[5];
+  if (!bv_gcm_args(env, info, "gcmSeal(key, nonce, aad, data, tag)", names, wants, a)) return NULL;
+  bv_bytes *key = &a[0], *nonce = &a[1], *aad = &a[2], *data = &a[3], *tag = &a[4];
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
   int n = 0;
-  int ok = ctx && bv_gcm_run(ctx, 1, &key, &nonce, &aad, &data) && EVP_EncryptFinal_ex(ctx, tag.data, &n) == 1 &&
-           EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, BV_TAG_BYTES, tag.data) == 1;
+  int ok = ctx && bv_gcm_run(ctx, 1, key, nonce, aad, data) && EVP_EncryptFinal_ex(ctx, tag->data, &n) == 1 &&
+           EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, BV_TAG_BYTES, tag->data) == 1;
   EVP_CIPHER_CTX_free(ctx);
   if (!ok) bv_throw(env, "ERR_CRYPTO_OPERATION_FAILED", "AES-256-GCM encryption failed in OpenSSL");
   return NULL;
 }
 
 static napi_value bv_gcm_open(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 5) {
-    bv_throw(env, "ERR_MISSING_ARGS", "gcmOpen(key, nonce, aad, tag, data)");
-    return NULL;
-  }
-  bv_bytes key, nonce, aad, tag, data;
-  if (!bv_arg_bytes(env, argv[0], "key", BV_KEY_BYTES, &key) || !bv_arg_bytes(env, argv[1], "nonce", BV_NONCE_BYTES, &nonce) ||
-      !bv_arg_bytes(env, argv[2], "aad", 0, &aad) || !bv_arg_bytes(env, argv[3], "tag", BV_TAG_BYTES, &tag) ||
-      !bv_arg_bytes(env, argv[4], "data", 0, &data))
-    return NULL;
+  static const char *const names[5] = {"key", "nonce", "aad", "tag", "data"};
+  static const size_t wants[5] = {BV_KEY_BYTES, BV_NONCE_BYTES, 0, BV_TAG_BYTES, 0};
+  bv_bytes a[5];
+  if (!bv_gcm_args(env, info, "gcmOpen(key, nonce, aad, tag, data)", names, wants, a)) return NULL;
+  bv_bytes *key = &a[0], *nonce = &a[1], *aad = &a[2], *tag = &a[3], *data = &a[4];
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
   int n = 0;
   uint8_t want[BV_TAG_BYTES];
-  memcpy(want, tag.data, BV_TAG_BYTES); /* tag may alias data's buffer */
-  int ran = ctx && bv_gcm_run(ctx, 0, &key, &nonce, &aad, &data);
+  memcpy(want, tag->data, BV_TAG_BYTES); /* tag may alias data's buffer */
+  int ran = ctx && bv_gcm_run(ctx, 0, key, nonce, aad, data);
   int good = ran && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, BV_TAG_BYTES, want) == 1 &&
              EVP_DecryptFinal_ex(ctx, NULL, &n) == 1;
   if (ran && !good) {
     /* GCM is a counter mode: running the same keystream over the bytes again restores the
      * ciphertext, so a caller that re-reads and compares sees the bytes it was given. */
-    if (!bv_gcm_run(ctx, 1, &key, &nonce, &aad, &data)) memset(data.data, 0, data.length);
+    if (!bv_gcm_run(ctx, 1, key, nonce, aad, data)) memset(data->data, 0, data->length);
   }
   EVP_CIPHER_CTX_free(ctx);
   if (!ran) {

@@ -56,14 +56,17 @@ static int get_bytes(napi_env env, napi_value v, const char *name, uint8_t **dat
   return 0;
 }
 
+/* Throws a RangeError "<a><name><b>"; returns 0 for the caller to return. */
+static int range_error(napi_env env, const char *a, const char *name, const char *b) {
+  char msg[96];
+  snprintf(msg, sizeof msg, "%s%s%s", a, name, b);
+  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+  return 0;
+}
+
 static int get_size(napi_env env, napi_value v, const char *name, size_t *out) {
   int64_t x = -1;
-  if (napi_get_value_int64(env, v, &x) != napi_ok || x < 0 || x > INT32_MAX) {
-    char msg[80];
-    snprintf(msg, sizeof msg, "%s must be an integer from 0 to 2^31-1", name);
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
-    return 0;
-  }
+  if (napi_get_value_int64(env, v, &x) != napi_ok || x < 0 || x > INT32_MAX) return range_error(env, "", name, " must be an integer from 0 to 2^31-1");
   *out = (size_t)x;
   return 1;
 }
@@ -87,17 +90,29 @@ static int need_lz4(napi_env env) {
   return 0;
 }
 
-static napi_value bv_lz4_compress(napi_env env, napi_callback_info info) {
+/* (src, dst, dstOffset, n): the four arguments both calls take, checked; liblz4 loaded. */
+static int lz4_args(napi_env env, napi_callback_info info, const char *n_name, uint8_t **src, size_t *srcLen, uint8_t **dst,
+                    size_t *dstLen, size_t *off, size_t *n) {
   size_t argc = 4;
   napi_value argv[4];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
+  if (argc < 4) {
+    napi_throw_error(env, "ERR_MISSING_ARGS", "expected (src, dst, dstOffset, length)");
+    return 0;
+  }
+  if (!get_bytes(env, argv[0], "src", src, srcLen) || !get_bytes(env, argv[1], "dst", dst, dstLen) ||
+      !get_size(env, argv[2], "dstOffset", off) || !get_size(env, argv[3], n_name, n) || !need_lz4(env))
+    return 0;
+  if (*off > *dstLen || *n > *dstLen - *off) return range_error(env, "dstOffset + ", n_name, " runs past dst");
+  return 1;
+}
+
+static napi_value bv_lz4_compress(napi_env env, napi_callback_info info) {
   uint8_t *src, *dst;
   size_t srcLen, dstLen, off, cap;
-  if (argc < 4 || !get_bytes(env, argv[0], "src", &src, &srcLen) || !get_bytes(env, argv[1], "dst", &dst, &dstLen) ||
-      !get_size(env, argv[2], "dstOffset", &off) || !get_size(env, argv[3], "capacity", &cap) || !need_lz4(env))
-    return NULL;
-  if (srcLen > INT32_MAX || off > dstLen || cap > dstLen - off) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "dstOffset + capacity runs past dst (or src is over 2 GiB)");
+  if (!lz4_args(env, info, "capacity", &src, &srcLen, &dst, &dstLen, &off, &cap)) return NULL;
+  if (srcLen > INT32_MAX) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "src is over 2 GiB");
     return NULL;
   }
   if (cap < 4) return make_int(env, 0);
@@ -110,18 +125,9 @@ static napi_value bv_lz4_compress(napi_env env, napi_callback_info info) {
 }
 
 static napi_value bv_lz4_decompress(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   uint8_t *src, *dst;
   size_t srcLen, dstLen, off, want;
-  if (argc < 4 || !get_bytes(env, argv[0], "src", &src, &srcLen) || !get_bytes(env, argv[1], "dst", &dst, &dstLen) ||
-      !get_size(env, argv[2], "dstOffset", &off) || !get_size(env, argv[3], "length", &want) || !need_lz4(env))
-    return NULL;
-  if (off > dstLen || want > dstLen - off) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "dstOffset + length runs past dst");
-    return NULL;
-  }
+  if (!lz4_args(env, info, "length", &src, &srcLen, &dst, &dstLen, &off, &want)) return NULL;
   if (srcLen < 4 || srcLen > INT32_MAX) return make_int(env, -1);
   uint32_t size = (uint32_t)src[0] | (uint32_t)src[1] << 8 | (uint32_t)src[2] << 16 | (uint32_t)src[3] << 24;
   if (size != want) return make_int(env, -1);
