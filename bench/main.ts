@@ -38,6 +38,7 @@ import { measureS3Ratios, removeBucket, type S3RatioResult } from './s3-ratio.js
 import { runLargeVault } from './large-vault.js';
 import { encryptionCost, encryptionResultsPage, formatEncryptionCost, type CostRound } from './encryption-cost.js';
 import { newKeyFile } from '../src/crypto/key-file.js';
+import { nativeLz4 } from '../src/native/lz4-block.js';
 import { openVault } from '../src/index.js';
 import { formatMachine, formatTable, machineInfo, projectRoot, writeJson } from './report.js';
 
@@ -576,7 +577,7 @@ export async function runBench(argv: string[]): Promise<number> {
     [
       ['sequential read, warm cache', ceilings.readMBps, undefined],
       ['keyed BLAKE3, 2 workers', ceilings.blake3x2MBps, ceilings.blake3x2CpuMBps],
-      ['LZ4, 2 workers', ceilings.lz4x2MBps, ceilings.lz4x2CpuMBps],
+      [`LZ4 (${nativeLz4() ? 'liblz4' : 'lz4-napi'}), 2 workers`, ceilings.lz4x2MBps, ceilings.lz4x2CpuMBps],
     ],
   );
   const text = [
