@@ -1,12 +1,12 @@
 // An ObjectStore decorator that counts requests by operation and remembers which prefixes
 // were listed and which keys were read with HEAD: for tests ("no HEAD per block, no LIST of
 // chunks/") and for benchmarks (requests per backup).
-import type { CallOptions, GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
+import type { CallOptions, GetOptions, ObjectInfo, PutOptions } from './object-store.js';
+import { StoreDecorator } from './store-decorator.js';
 
 export type StoreOp = 'get' | 'getRange' | 'put' | 'putIfAbsent' | 'head' | 'list' | 'listPage' | 'delete' | 'deleteMany';
 
-export class CountingStore implements ObjectStore {
-  readonly inner: ObjectStore;
+export class CountingStore extends StoreDecorator {
   readonly counts: Record<StoreOp, number> = {
     get: 0,
     getRange: 0,
@@ -27,22 +27,6 @@ export class CountingStore implements ObjectStore {
   bytesPut = 0;
   bytesGot = 0;
 
-  constructor(inner: ObjectStore) {
-    this.inner = inner;
-  }
-
-  get url(): string {
-    return this.inner.url;
-  }
-
-  get capabilities(): StoreCapabilities {
-    return this.inner.capabilities;
-  }
-
-  get defaultConcurrency(): number | undefined {
-    return this.inner.defaultConcurrency;
-  }
-
   /** Zeroes the counters and lists. */
   reset(): void {
     for (const k of Object.keys(this.counts) as StoreOp[]) this.counts[k] = 0;
@@ -57,7 +41,7 @@ export class CountingStore implements ObjectStore {
     return Object.entries(this.counts).reduce((n, [k, v]) => (k === 'listPage' ? n : n + v), 0);
   }
 
-  async get(key: string, opts?: GetOptions): Promise<Buffer> {
+  override async get(key: string, opts?: GetOptions): Promise<Buffer> {
     this.counts.get++;
     this.gotten.push(key);
     const b = await this.inner.get(key, opts);
@@ -65,7 +49,7 @@ export class CountingStore implements ObjectStore {
     return b;
   }
 
-  async getRange(key: string, offset: number, length: number, opts?: GetOptions): Promise<Buffer> {
+  override async getRange(key: string, offset: number, length: number, opts?: GetOptions): Promise<Buffer> {
     this.counts.getRange++;
     this.gotten.push(key);
     const b = await this.inner.getRange(key, offset, length, opts);
@@ -73,20 +57,20 @@ export class CountingStore implements ObjectStore {
     return b;
   }
 
-  put(key: string, body: Buffer, opts?: PutOptions): Promise<boolean> {
+  override put(key: string, body: Buffer, opts?: PutOptions): Promise<boolean> {
     if (opts?.ifAbsent) this.counts.putIfAbsent++;
     else this.counts.put++;
     this.bytesPut += body.length;
     return this.inner.put(key, body, opts);
   }
 
-  head(key: string, opts?: CallOptions): Promise<ObjectInfo | undefined> {
+  override head(key: string, opts?: CallOptions): Promise<ObjectInfo | undefined> {
     this.counts.head++;
     this.headed.push(key);
     return this.inner.head(key, opts);
   }
 
-  async *list(prefix: string, opts?: CallOptions): AsyncIterable<ObjectInfo> {
+  override async *list(prefix: string, opts?: CallOptions): AsyncIterable<ObjectInfo> {
     this.counts.list++;
     this.listed.push(prefix);
     let n = 0;
@@ -96,21 +80,14 @@ export class CountingStore implements ObjectStore {
     }
   }
 
-  delete(key: string, opts?: CallOptions): Promise<void> {
+  override delete(key: string, opts?: CallOptions): Promise<void> {
     this.counts.delete++;
     return this.inner.delete(key, opts);
   }
 
-  deleteMany(keys: string[], opts?: CallOptions): Promise<void> {
+  override deleteMany(keys: string[], opts?: CallOptions): Promise<void> {
     this.counts.deleteMany++;
     return this.inner.deleteMany(keys, opts);
   }
 
-  sync(): Promise<void> {
-    return this.inner.sync();
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
 }

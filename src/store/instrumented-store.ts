@@ -2,7 +2,8 @@
 // ended, how long it took and the bytes it moved. Metrics (src/metrics/prometheus.ts) and
 // logs hang off it; the store under it is untouched. Opened through the vault's `observe`
 // option.
-import type { GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
+import type { GetOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js';
+import { StoreDecorator } from './store-decorator.js';
 import { isNotFound } from './object-store.js';
 
 export type StoreOperation = 'get' | 'getRange' | 'put' | 'putIfAbsent' | 'head' | 'list' | 'delete' | 'deleteMany' | 'sync';
@@ -32,25 +33,12 @@ function errorResult(e: unknown): StoreResult {
   return name === 'AbortError' || (e as { code?: string })?.code === 'BV.Aborted' ? 'aborted' : 'error';
 }
 
-export class InstrumentedStore implements ObjectStore {
-  readonly inner: ObjectStore;
+export class InstrumentedStore extends StoreDecorator {
   readonly #observer: StoreObserver;
 
   constructor(inner: ObjectStore, observer: StoreObserver) {
-    this.inner = inner;
+    super(inner);
     this.#observer = observer;
-  }
-
-  get url(): string {
-    return this.inner.url;
-  }
-
-  get capabilities(): StoreCapabilities {
-    return this.inner.capabilities;
-  }
-
-  get defaultConcurrency(): number | undefined {
-    return this.inner.defaultConcurrency;
   }
 
   #tell(operation: StoreOperation, started: number, result: StoreResult, bytesOut: number, bytesIn: number, error?: unknown): void {
@@ -75,25 +63,25 @@ export class InstrumentedStore implements ObjectStore {
     return v;
   }
 
-  get(key: string, opts?: GetOptions): Promise<Buffer> {
+  override get(key: string, opts?: GetOptions): Promise<Buffer> {
     return this.#timed('get', 0, () => this.inner.get(key, opts), (b) => ({ result: 'ok', bytesIn: b.length }));
   }
 
-  getRange(key: string, offset: number, length: number, opts?: GetOptions): Promise<Buffer> {
+  override getRange(key: string, offset: number, length: number, opts?: GetOptions): Promise<Buffer> {
     return this.#timed('getRange', 0, () => this.inner.getRange(key, offset, length, opts), (b) => ({ result: 'ok', bytesIn: b.length }));
   }
 
-  put(key: string, body: Buffer, opts?: PutOptions): Promise<boolean> {
+  override put(key: string, body: Buffer, opts?: PutOptions): Promise<boolean> {
     const op: StoreOperation = opts?.ifAbsent ? 'putIfAbsent' : 'put';
     return this.#timed(op, body.length, () => this.inner.put(key, body, opts), (created) => ({ result: created ? 'ok' : 'exists', bytesIn: 0 }));
   }
 
-  head(key: string): Promise<ObjectInfo | undefined> {
+  override head(key: string): Promise<ObjectInfo | undefined> {
     return this.#timed('head', 0, () => this.inner.head(key), (info) => ({ result: info ? 'ok' : 'not_found', bytesIn: 0 }));
   }
 
   /** One event per listing, when it ends (however many pages it took). */
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  override async *list(prefix: string): AsyncIterable<ObjectInfo> {
     const started = performance.now();
     try {
       for await (const o of this.inner.list(prefix)) yield o;
@@ -104,21 +92,18 @@ export class InstrumentedStore implements ObjectStore {
     this.#tell('list', started, 'ok', 0, 0);
   }
 
-  delete(key: string): Promise<void> {
+  override delete(key: string): Promise<void> {
     return this.#timed('delete', 0, () => this.inner.delete(key), () => ({ result: 'ok', bytesIn: 0 }));
   }
 
-  deleteMany(keys: string[]): Promise<void> {
+  override deleteMany(keys: string[]): Promise<void> {
     return this.#timed('deleteMany', 0, () => this.inner.deleteMany(keys), () => ({ result: 'ok', bytesIn: 0 }));
   }
 
-  sync(): Promise<void> {
+  override sync(): Promise<void> {
     return this.#timed('sync', 0, () => this.inner.sync(), () => ({ result: 'ok', bytesIn: 0 }));
   }
 
-  close(): Promise<void> {
-    return this.inner.close();
-  }
 }
 
 export function instrumentStore(store: ObjectStore, observer: StoreObserver): ObjectStore {

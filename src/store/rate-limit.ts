@@ -5,7 +5,8 @@
 // never split) and the average rate still holds. The burst is an eighth of a second of rate,
 // so an idle store cannot save up a large burst.
 import { TokenBucket } from '../source/token-bucket.js';
-import type { CallOptions, GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
+import type { GetOptions, ObjectStore, PutOptions } from './object-store.js';
+import { StoreDecorator } from './store-decorator.js';
 import { callSignal } from './operation-signal.js';
 
 export { TokenBucket };
@@ -23,67 +24,31 @@ export function withRateLimits(inner: ObjectStore, opts: RateLimitOptions): Obje
   return new RateLimitedStore(inner, opts);
 }
 
-export class RateLimitedStore implements ObjectStore {
-  readonly inner: ObjectStore;
+export class RateLimitedStore extends StoreDecorator {
   readonly upload: TokenBucket | undefined;
   readonly download: TokenBucket | undefined;
 
   constructor(inner: ObjectStore, opts: RateLimitOptions) {
-    this.inner = inner;
+    super(inner);
     this.upload = opts.limitUploadBytesPerSec ? new TokenBucket(opts.limitUploadBytesPerSec) : undefined;
     this.download = opts.limitDownloadBytesPerSec ? new TokenBucket(opts.limitDownloadBytesPerSec) : undefined;
   }
 
-  get url(): string {
-    return this.inner.url;
-  }
-
-  get capabilities(): StoreCapabilities {
-    return this.inner.capabilities;
-  }
-
-  get defaultConcurrency(): number | undefined {
-    return this.inner.defaultConcurrency;
-  }
-
-  async get(key: string, opts?: GetOptions): Promise<Buffer> {
+  override async get(key: string, opts?: GetOptions): Promise<Buffer> {
     const body = await this.inner.get(key, opts);
     // The size is known only once read: pay after, so the next read waits.
     await this.download?.take(body.length, callSignal(opts?.signal));
     return body;
   }
 
-  async getRange(key: string, offset: number, length: number, opts?: GetOptions): Promise<Buffer> {
+  override async getRange(key: string, offset: number, length: number, opts?: GetOptions): Promise<Buffer> {
     await this.download?.take(length, callSignal(opts?.signal));
     return this.inner.getRange(key, offset, length, opts);
   }
 
-  async put(key: string, body: Buffer, opts?: PutOptions): Promise<boolean> {
+  override async put(key: string, body: Buffer, opts?: PutOptions): Promise<boolean> {
     await this.upload?.take(body.length, callSignal(opts?.signal));
     return this.inner.put(key, body, opts);
   }
 
-  head(key: string, opts?: CallOptions): Promise<ObjectInfo | undefined> {
-    return this.inner.head(key, opts);
-  }
-
-  list(prefix: string, opts?: CallOptions): AsyncIterable<ObjectInfo> {
-    return this.inner.list(prefix, opts);
-  }
-
-  delete(key: string, opts?: CallOptions): Promise<void> {
-    return this.inner.delete(key, opts);
-  }
-
-  deleteMany(keys: string[], opts?: CallOptions): Promise<void> {
-    return this.inner.deleteMany(keys, opts);
-  }
-
-  sync(): Promise<void> {
-    return this.inner.sync();
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
 }

@@ -26,6 +26,7 @@ import {
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { CallOptions, GetOptions, ObjectInfo, ObjectStore, PutOptions } from '../../src/store/object-store.js';
 import { operationSignal, withOperationSignal } from '../../src/store/operation-signal.js';
+import { StoreDecorator } from '../../src/store/store-decorator.js';
 import { makeImage, tempDir } from '../helpers/images.js';
 
 interface Call {
@@ -36,51 +37,38 @@ interface Call {
 }
 
 /** Delegates to a memory store and notes, per call, its own signal and the operation's. */
-class RecordingStore implements ObjectStore {
+class RecordingStore extends StoreDecorator {
   calls: Call[] = [];
-  constructor(readonly inner: ObjectStore) {}
-  get url() {
-    return this.inner.url;
-  }
-  get capabilities() {
-    return this.inner.capabilities;
-  }
   #note(op: string, key: string, opts?: CallOptions) {
     this.calls.push({ op, key, own: opts?.signal !== undefined, ambient: operationSignal() });
   }
-  get(key: string, opts?: GetOptions) {
+  override get(key: string, opts?: GetOptions) {
     this.#note('get', key, opts);
     return this.inner.get(key, opts);
   }
-  getRange(key: string, offset: number, length: number, opts?: GetOptions) {
+  override getRange(key: string, offset: number, length: number, opts?: GetOptions) {
     this.#note('getRange', key, opts);
     return this.inner.getRange(key, offset, length, opts);
   }
-  put(key: string, body: Buffer, opts?: PutOptions) {
+  override put(key: string, body: Buffer, opts?: PutOptions) {
     this.#note('put', key, opts);
     return this.inner.put(key, body, opts);
   }
-  head(key: string, opts?: CallOptions) {
+  override head(key: string, opts?: CallOptions) {
     this.#note('head', key, opts);
     return this.inner.head(key, opts);
   }
-  list(prefix: string, opts?: CallOptions): AsyncIterable<ObjectInfo> {
+  override list(prefix: string, opts?: CallOptions): AsyncIterable<ObjectInfo> {
     this.#note('list', prefix, opts);
     return this.inner.list(prefix, opts);
   }
-  delete(key: string, opts?: CallOptions) {
+  override delete(key: string, opts?: CallOptions) {
     this.#note('delete', key, opts);
     return this.inner.delete(key, opts);
   }
-  deleteMany(keys: string[], opts?: CallOptions) {
+  override deleteMany(keys: string[], opts?: CallOptions) {
     this.#note('deleteMany', keys[0] ?? '', opts);
     return this.inner.deleteMany(keys, opts);
-  }
-  sync() {
-    return this.inner.sync();
-  }
-  close() {
-    return this.inner.close();
   }
 }
 
