@@ -10,6 +10,8 @@ const Id = v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'mu
 const Path = v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(4096));
 const Count = v.pipe(v.number(), v.integer(), v.minValue(-1), v.maxValue(99999));
 const Common = { type: v.string(), job_id: v.optional(Id) };
+/** Blocks in flight of a backup or restore. */
+const Concurrency = v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(256)));
 
 export interface JobTypeEntry {
   /** The whole body, `type` included; unknown fields are refused. */
@@ -34,7 +36,7 @@ const backup: JobTypeEntry = {
     full_backup_interval: v.optional(v.pipe(v.number(), v.integer(), v.minValue(-1), v.maxValue(100))),
     changed_extents: v.optional(Path),
     allocated_extents: v.optional(Path),
-    concurrency: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(256))),
+    concurrency: Concurrency,
   }),
   toStart: (b: Body, jobId) => ({
     type: 'backup',
@@ -62,7 +64,7 @@ const restore: JobTypeEntry = {
     target: Path,
     force: v.optional(v.boolean()),
     target_is_zeroed: v.optional(v.boolean()),
-    concurrency: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(256))),
+    concurrency: Concurrency,
   }),
   toStart: (b: Body, jobId) => ({
     type: 'restore',
