@@ -3,28 +3,18 @@
 // process gets SIGTERM. Prints the agent's URL, then READING when a backup reads.
 import { pino } from 'pino';
 import { startAgent, untilSignal } from '../../dist/src/agent/index.js';
-import { ImageFileSource } from '../../dist/src/source/image-source.js';
+import { delayedSource } from '../helpers/delayed-source.mjs';
 
 const [vaultDir, image, token] = process.argv.slice(2);
-const src = await ImageFileSource.open(image);
 let release;
 const released = new Promise((r) => (release = r));
 process.on('SIGTERM', () => release());
-const stuck = {
-  path: src.path,
-  kind: src.kind,
-  size: src.size,
-  isHole: (a, b) => src.isHole(a, b),
-  async read(start, end, buf) {
-    process.stdout.write('READING\n');
-    // Waits until the process is told to stop (a real read returns in time; this one returns
-    // only then, so the job is surely running when the signal comes).
-    await released;
-    return src.read(start, end, buf);
-  },
-  checkUnchanged: () => src.checkUnchanged(),
-  close: () => src.close(),
-};
+// Waits until the process is told to stop (a real read returns in time; this one returns only
+// then, so the job is surely running when the signal comes).
+const stuck = await delayedSource(image, () => {
+  process.stdout.write('READING\n');
+  return released;
+});
 const agent = await startAgent({
   vault: vaultDir,
   listen: '127.0.0.1:0',

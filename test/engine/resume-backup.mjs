@@ -1,23 +1,11 @@
 // A slow backup (each block read waits a little) for the resume test: prints chunksWritten
 // as it goes, so the test can kill -9 it mid-way. Index cadence from argv.
 import * as bv from '../../dist/src/index.js';
-import { ImageFileSource } from '../../dist/src/source/image-source.js';
+import { delayedSource } from '../helpers/delayed-source.mjs';
 
 const [vaultDir, volumeId, image, flushBytes, flushMs, delayMs] = process.argv.slice(2);
 const vault = await bv.openVault(vaultDir, { indexFlushBytes: Number(flushBytes), indexFlushMs: Number(flushMs) });
-const src = await ImageFileSource.open(image);
-const source = {
-  path: src.path,
-  kind: src.kind,
-  size: src.size,
-  isHole: (a, b) => src.isHole(a, b),
-  async read(start, end, buf) {
-    await new Promise((r) => setTimeout(r, Number(delayMs)));
-    return src.read(start, end, buf);
-  },
-  checkUnchanged: () => src.checkUnchanged(),
-  close: () => src.close(),
-};
+const source = await delayedSource(image, () => new Promise((r) => setTimeout(r, Number(delayMs))));
 await bv.backup(vault, {
   source: image,
   openedSource: source,
