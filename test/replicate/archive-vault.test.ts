@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { exportBackup } from '../../src/engine/archive/export.js';
 import { chunkEntryName } from '../../src/engine/archive/format.js';
 import { importArchive } from '../../src/engine/archive/import.js';
@@ -17,33 +17,21 @@ import { openStore } from '../../src/store/open-store.js';
 import { Vault } from '../../src/vault/vault.js';
 import { openVault, restore, verify } from '../../src/index.js';
 import { sha256File } from '../helpers/images.js';
-import { BS, buildChain, type Chain } from '../lifecycle/fixture.js';
+import { chainFixture } from './chain-fixture.js';
 import { packRaw, type RawEntry } from './archive-fixture.js';
 
-let chain: Chain;
-const opened: Vault[] = [];
-const open = async (p: string, create = false) => {
-  const v = await openVault(p, create ? { create: true, blockSize: BS } : {});
-  opened.push(v);
-  return v;
-};
-
-beforeAll(async () => {
-  chain = await buildChain('archive-vault', 5, { seed: 11 });
-});
-afterAll(async () => {
-  for (const v of opened) await v.close().catch(() => {});
-  await fs.rm(chain.dir, { recursive: true, force: true });
-});
+const fx = chainFixture('archive-vault', 5, { seed: 11 });
+const { opened } = fx;
+const open = fx.open;
 
 async function exportTo(v: Vault, id: string, file: string, base?: string) {
   return exportBackup(v, id, { out: createWriteStream(file), ...(base ? { base } : {}) });
 }
 
 async function restoresExactly(v: Vault, id: string) {
-  const out = path.join(chain.dir, `r-${id}-${Math.random().toString(36).slice(2)}.img`);
+  const out = path.join(fx.chain.dir, `r-${id}-${Math.random().toString(36).slice(2)}.img`);
   await restore(v, { backupId: id, target: out });
-  expect(await sha256File(out), `backup ${id}`).toBe(chain.sha.get(id));
+  expect(await sha256File(out), `backup ${id}`).toBe(fx.chain.sha.get(id));
   await fs.rm(out);
 }
 
@@ -66,16 +54,16 @@ describe('export and import', () => {
   let full = '';
 
   it('export → import into an empty vault (another key) → every byte of the point restores', async () => {
-    const src = await open(chain.vaultDir);
-    full = path.join(chain.dir, 'b4.bvtar');
-    const ex = await exportTo(src, chain.ids[4]!, full);
+    const src = await open(fx.chain.vaultDir);
+    full = path.join(fx.chain.dir, 'b4.bvtar');
+    const ex = await exportTo(src, fx.chain.ids[4]!, full);
     expect(ex.chunks).toBeGreaterThan(0);
-    const dst = await open(path.join(chain.dir, 'empty'), true);
+    const dst = await open(path.join(fx.chain.dir, 'empty'), true);
     const im = await importArchive(dst, createReadStream(full));
-    expect(im).toMatchObject({ backupId: chain.ids[4], mode: 'reidentify', alreadyPresent: false, chunksReceived: ex.chunks });
-    await restoresExactly(dst, chain.ids[4]!);
-    const h = await dst.header(chain.ids[4]!);
-    expect(h).toMatchObject({ type: 'full', parentId: null, origin: { kind: 'import', sourceVaultId: src.config.vaultId, sourceBackupId: chain.ids[4] } });
+    expect(im).toMatchObject({ backupId: fx.chain.ids[4], mode: 'reidentify', alreadyPresent: false, chunksReceived: ex.chunks });
+    await restoresExactly(dst, fx.chain.ids[4]!);
+    const h = await dst.header(fx.chain.ids[4]!);
+    expect(h).toMatchObject({ type: 'full', parentId: null, origin: { kind: 'import', sourceVaultId: src.config.vaultId, sourceBackupId: fx.chain.ids[4] } });
     const f = serviceFields(h, { chain: [h], hasDependents: false, manifestKey: '', vaultUrl: dst.url });
     expect(f.image_type).toBe('sync');
     expect((await verify(dst, { deep: true })).ok).toBe(true);
@@ -85,46 +73,46 @@ describe('export and import', () => {
   });
 
   it('into a vault with the same chunk-id key, objects are imported as stored', async () => {
-    const src = await open(chain.vaultDir);
-    const rep = await initReplica(src, path.join(chain.dir, 'same-key'));
+    const src = await open(fx.chain.vaultDir);
+    const rep = await initReplica(src, path.join(fx.chain.dir, 'same-key'));
     opened.push(rep);
     const im = await importArchive(rep, createReadStream(full));
     expect(im.mode).toBe('verbatim');
     expect(im.chunksWritten).toBe(im.chunksReceived);
-    await restoresExactly(rep, chain.ids[4]!);
+    await restoresExactly(rep, fx.chain.ids[4]!);
   });
 
   it('an archive against a base carries only what the base lacks, and needs the base there', async () => {
-    const src = await open(chain.vaultDir);
-    const b3 = path.join(chain.dir, 'b3.bvtar');
-    const inc = path.join(chain.dir, 'b4-on-b3.bvtar');
-    const whole = await exportTo(src, chain.ids[3]!, b3);
-    const part = await exportTo(src, chain.ids[4]!, inc, chain.ids[3]!);
+    const src = await open(fx.chain.vaultDir);
+    const b3 = path.join(fx.chain.dir, 'b3.bvtar');
+    const inc = path.join(fx.chain.dir, 'b4-on-b3.bvtar');
+    const whole = await exportTo(src, fx.chain.ids[3]!, b3);
+    const part = await exportTo(src, fx.chain.ids[4]!, inc, fx.chain.ids[3]!);
     expect(part.chunks).toBeGreaterThan(0);
     expect(part.chunks).toBeLessThan(whole.chunks);
     expect((await fs.stat(inc)).size).toBeLessThan((await fs.stat(b3)).size);
 
     // A same-key vault without the base's chunks: refused at the end, nothing visible.
-    const bare = await initReplica(src, path.join(chain.dir, 'bare'));
+    const bare = await initReplica(src, path.join(fx.chain.dir, 'bare'));
     opened.push(bare);
-    await expect(importArchive(bare, createReadStream(inc))).rejects.toMatchObject({ code: ErrorCodes.missingChunk, details: { baseBackupId: chain.ids[3] } });
+    await expect(importArchive(bare, createReadStream(inc))).rejects.toMatchObject({ code: ErrorCodes.missingChunk, details: { baseBackupId: fx.chain.ids[3] } });
     expect(await bare.listBackups()).toEqual([]);
     // With the base imported first, it goes in and restores.
     await importArchive(bare, createReadStream(b3));
     await importArchive(bare, createReadStream(inc));
-    await restoresExactly(bare, chain.ids[4]!);
+    await restoresExactly(bare, fx.chain.ids[4]!);
     // A vault with another key cannot find the base's chunks by id: refused before any write.
-    const other = await open(path.join(chain.dir, 'other-key'), true);
+    const other = await open(path.join(fx.chain.dir, 'other-key'), true);
     await expect(importArchive(other, createReadStream(inc))).rejects.toMatchObject({ code: ErrorCodes.badInput, message: expect.stringMatching(/chunk-id key/) });
   });
 
   it('memory stays bounded: a 96 MiB volume exports into a slow sink with at most a few chunks held', async () => {
-    const img = path.join(chain.dir, 'big.img');
+    const img = path.join(fx.chain.dir, 'big.img');
     const blockSize = 1024 * 1024;
     const fh = await fs.open(img, 'w');
     for (let i = 0; i < 96; i++) await fh.write(randomBytes(blockSize));
     await fh.close();
-    const dir = path.join(chain.dir, 'big-vault');
+    const dir = path.join(fx.chain.dir, 'big-vault');
     const made = await openVault(dir, { create: true, blockSize });
     const { backup } = await import('../../src/index.js');
     const b = await backup(made, { source: img, volumeId: 'big' });
@@ -159,17 +147,17 @@ describe('refused and damaged archives leave the vault unchanged', () => {
   let bytes: Buffer;
 
   beforeAll(async () => {
-    const src = await open(chain.vaultDir);
-    const file = path.join(chain.dir, 'b2.bvtar');
-    await exportTo(src, chain.ids[2]!, file);
+    const src = await open(fx.chain.vaultDir);
+    const file = path.join(fx.chain.dir, 'b2.bvtar');
+    await exportTo(src, fx.chain.ids[2]!, file);
     bytes = await fs.readFile(file);
-    targetDir = path.join(chain.dir, 'target');
+    targetDir = path.join(fx.chain.dir, 'target');
     target = await initReplica(src, targetDir);
     opened.push(target);
     // The target already holds one backup, which must stay as it is.
-    await importArchive(target, createReadStream(path.join(chain.dir, 'b3.bvtar')));
+    await importArchive(target, createReadStream(path.join(fx.chain.dir, 'b3.bvtar')));
     before = await snapshot(target, targetDir);
-    expect(before.backups).toEqual([chain.ids[3]]);
+    expect(before.backups).toEqual([fx.chain.ids[3]]);
   });
 
   /** The valid archive's entries, re-read from its bytes, for editing. */

@@ -10,28 +10,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyBackups, initReplica } from '../../src/engine/copy.js';
 import { TokenBucket } from '../../src/engine/copy-transfer.js';
 import { ErrorCodes } from '../../src/errors.js';
-import { openVault, restore, verify, type Vault } from '../../src/index.js';
+import { restore, verify, type Vault } from '../../src/index.js';
 import { sha256File } from '../helpers/images.js';
-import { BS, buildChain, type Chain } from '../lifecycle/fixture.js';
+import { chainFixture } from './chain-fixture.js';
 import { packRaw } from './archive-fixture.js';
 import { startReplicate, type Running } from './run.js';
 
 const sh = promisify(execFile);
-let chain: Chain;
-const opened: Vault[] = [];
-const open = async (p: string, create = false) => {
-  const v = await openVault(p, create ? { create: true, blockSize: BS } : {});
-  opened.push(v);
-  return v;
-};
-
-beforeAll(async () => {
-  chain = await buildChain('replicate-faults', 5, { seed: 5 });
-});
-afterAll(async () => {
-  for (const v of opened) await v.close().catch(() => {});
-  await fs.rm(chain.dir, { recursive: true, force: true });
-});
+const fx = chainFixture('replicate-faults', 5, { seed: 5 });
+const { opened } = fx;
+const open = fx.open;
 
 function feed(r: Running, bytes: Buffer) {
   r.child.stdin!.on('error', () => {}); // the importer may stop reading early: that is the point
@@ -42,10 +30,10 @@ describe('archives through stdout and stdin', () => {
   let archive: Buffer;
 
   it('export to stdout | import from stdin, then a bit-exact restore', async () => {
-    const dstDir = path.join(chain.dir, 'piped');
+    const dstDir = path.join(fx.chain.dir, 'piped');
     await open(dstDir, true);
-    const id = chain.ids[3]!;
-    const ex = startReplicate(['export', chain.vaultDir, id, '-o', '-'], {}, { eventsOn: 'stderr' });
+    const id = fx.chain.ids[3]!;
+    const ex = startReplicate(['export', fx.chain.vaultDir, id, '-o', '-'], {}, { eventsOn: 'stderr' });
     const im = startReplicate(['import', dstDir, '-'], {}, { stdin: 'pipe' });
     ex.child.stdout!.pipe(im.child.stdin!);
     const [e, i] = await Promise.all([ex.done, im.done]);
@@ -54,9 +42,9 @@ describe('archives through stdout and stdin', () => {
     expect(i.events.at(-1)).toMatchObject({ event: 'done', backupId: id, alreadyPresent: false });
     archive = e.stdout;
     const v = await open(dstDir);
-    const out = path.join(chain.dir, 'piped.img');
+    const out = path.join(fx.chain.dir, 'piped.img');
     await restore(v, { backupId: id, target: out });
-    expect(await sha256File(out)).toBe(chain.sha.get(id));
+    expect(await sha256File(out)).toBe(fx.chain.sha.get(id));
   });
 
   const cases: [string, () => Promise<Buffer>, number, string][] = [
@@ -70,7 +58,7 @@ describe('archives through stdout and stdin', () => {
   ];
   for (const [what, make, exit, code] of cases) {
     it(`${what} on stdin: exit ${exit}, a clear error, the vault unchanged and verifying`, async () => {
-      const dstDir = path.join(chain.dir, `refuse-${exit}-${code}`);
+      const dstDir = path.join(fx.chain.dir, `refuse-${exit}-${code}`);
       const v = await open(dstDir, true);
       const im = startReplicate(['import', dstDir, '-'], {}, { stdin: 'pipe' });
       feed(im, await make());
@@ -90,7 +78,7 @@ describe('a destination disk that fills mid-copy', () => {
   let mounted = false;
 
   beforeAll(async () => {
-    mnt = path.join(chain.dir, 'small-disk');
+    mnt = path.join(fx.chain.dir, 'small-disk');
     await fs.mkdir(mnt);
     await sh('mount', ['-t', 'tmpfs', '-o', 'size=320k', 'tmpfs', mnt]);
     mounted = true;
@@ -100,11 +88,11 @@ describe('a destination disk that fills mid-copy', () => {
   });
 
   it('fails with a clear no-space error and 6129; after space is freed the vault verifies and a rerun completes', async () => {
-    const src = await open(chain.vaultDir);
+    const src = await open(fx.chain.vaultDir);
     const dstDir = path.join(mnt, 'vault');
     const init = await initReplica(src, dstDir);
     await init.close();
-    const run = startReplicate(['copy', chain.vaultDir, dstDir, '--all']);
+    const run = startReplicate(['copy', fx.chain.vaultDir, dstDir, '--all']);
     const r = await run.done;
     expect(r.code, r.stderr).not.toBe(0);
     const err = r.events.at(-1)!;
@@ -113,14 +101,14 @@ describe('a destination disk that fills mid-copy', () => {
     const failed = (err.details.replicationRecords as any[]).find((x) => x.status === 'failed');
     expect(failed.extra_info.fail_code).toBe('BackupService.6129');
     const done = (err.details.copied as string[]).length;
-    expect(done).toBeLessThan(chain.ids.length);
+    expect(done).toBeLessThan(fx.chain.ids.length);
 
     await sh('mount', ['-o', 'remount,size=8m', mnt]); // the operator frees space
     const dst = await open(dstDir);
-    expect((await dst.listBackups()).map((h) => h.backupId)).toEqual(chain.ids.slice(0, done));
+    expect((await dst.listBackups()).map((h) => h.backupId)).toEqual(fx.chain.ids.slice(0, done));
     expect((await verify(dst, { deep: true })).ok).toBe(true);
     const rerun = await copyBackups(src, dst, { all: true });
-    expect(rerun.copied).toEqual(chain.ids.slice(done));
+    expect(rerun.copied).toEqual(fx.chain.ids.slice(done));
     expect((await verify(dst, { deep: true })).ok).toBe(true);
   });
 });
@@ -143,12 +131,12 @@ describe('bandwidth limit', () => {
   });
 
   it('a copy with limitBytesPerSec takes at least bytes/rate beyond its burst', async () => {
-    const src = await open(chain.vaultDir);
-    const dst = await initReplica(src, path.join(chain.dir, 'limited'));
+    const src = await open(fx.chain.vaultDir);
+    const dst = await initReplica(src, path.join(fx.chain.dir, 'limited'));
     opened.push(dst);
     const rate = 96 * 1024;
     const t0 = Date.now();
-    const r = await copyBackups(src, dst, { backupIds: [chain.ids[0]!], limitBytesPerSec: rate, concurrency: 4 });
+    const r = await copyBackups(src, dst, { backupIds: [fx.chain.ids[0]!], limitBytesPerSec: rate, concurrency: 4 });
     const elapsed = Date.now() - t0;
     expect(r.counters.bytesSent).toBeGreaterThan(2 * rate);
     // A loaded machine only makes it slower: this lower bound holds whatever the load.
