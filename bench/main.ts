@@ -290,8 +290,8 @@ function med(xs: (number | undefined)[]): number | undefined {
 }
 
 /** Writes back every dirty page before a contender starts: the image just made (1.2 GiB) and
- *  the vault just removed would otherwise be flushed during the next command, and a whole
- *  round showed the first contender 25 % slower than the second, whichever it was. */
+ *  the vault just removed would otherwise be flushed during the next command. (It does not
+ *  explain the first contender of a round running slower, whichever it is: that stayed.) */
 function settle(): void {
   spawnSync('sync');
 }
