@@ -2,21 +2,13 @@
 // port instead of 8420 so that it never meets another agent on this machine.
 import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, ROOT } from '../helpers/cli.js';
 import { cleanup, fixture } from './helpers.js';
+import { freePort } from '../helpers/net.js';
 
 afterAll(cleanup);
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const hasCurl = spawnSync('curl', ['--version']).status === 0;
 

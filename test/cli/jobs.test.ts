@@ -2,11 +2,11 @@
 // running in another process, list --status; and --metrics-listen of a one-shot backup.
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, finish, runCli, startCli, waitForLine } from '../helpers/cli.js';
 import { makeImage, tempDir, type Kind } from '../helpers/images.js';
+import { freePort } from '../helpers/net.js';
 
 const BS = 64 * 1024;
 let dir: string;
@@ -86,14 +86,6 @@ describe('jobs, job show, job cancel, list --status', () => {
     expect(unknown.stderr).toMatch(/common\.0011.*job no-such not found/);
   });
 });
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('--metrics-listen', () => {
   it('a backup serves /metrics while it runs: its store requests and bytes by stage', async () => {

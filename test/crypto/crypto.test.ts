@@ -22,7 +22,8 @@ import { decodeKeyRecord, encodeKeyRecord, keyRecordKey } from '../../src/crypto
 import { Keyring, type KeyCredentials, type MetaStore } from '../../src/crypto/keyring.js';
 import { openBlob, openPair, openPairHead, pairHeadBytes, sealBlob, sealPair, sealedDomainId } from '../../src/crypto/sealed-blob.js';
 import { VaultCrypto } from '../../src/crypto/vault-crypto.js';
-import { BlockvaultError, ErrorCodes } from '../../src/errors.js';
+import { ErrorCodes } from '../../src/errors.js';
+import { blockvaultRejection as rejection } from '../helpers/rejections.js';
 
 /** Small scrypt parameters: the defaults (128 MiB) are for real vaults. */
 const FAST = { N: 2 ** 14, r: 8, p: 1 };
@@ -46,15 +47,6 @@ class MemoryMeta implements MetaStore {
 }
 
 const ring = (store: MetaStore, credentials?: KeyCredentials) => new Keyring(store, { vault: 'file:///v', credentials });
-
-async function rejection(p: Promise<unknown>): Promise<BlockvaultError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(BlockvaultError);
-  return e as BlockvaultError;
-}
 
 describe('AES-256-GCM', () => {
   const key = randomBytes(32);

@@ -25,6 +25,7 @@ import {
 import { entries } from '../../src/vault/manifest.js';
 import { makeImage, sha256File, tempDir } from '../helpers/images.js';
 import { createTestBucket, getS3Endpoint, rawS3Client, removeBucket, stopS3Server, type S3Endpoint } from '../helpers/s3-server.js';
+import { blockvaultRejection as rejection } from '../helpers/rejections.js';
 
 const BS = 64 * 1024;
 const FAST = { N: 2 ** 14, r: 8, p: 1 };
@@ -56,15 +57,6 @@ async function objectsContaining(root: string, needle: Buffer): Promise<string[]
   const hits: string[] = [];
   for (const f of await filesUnder(root)) if ((await fs.readFile(f)).includes(needle)) hits.push(path.relative(root, f));
   return hits;
-}
-
-async function rejection(p: Promise<unknown>): Promise<BlockvaultError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(BlockvaultError);
-  return e as BlockvaultError;
 }
 
 const needle = Buffer.from('KNOWN-PLAINTEXT-7f3a91');

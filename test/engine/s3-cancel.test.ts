@@ -16,6 +16,7 @@ import { finish, startCli } from '../helpers/cli.js';
 import { startFaultProxy, type FaultProxy, type FaultRule } from '../helpers/fault-proxy.js';
 import { makeImage, tempDir } from '../helpers/images.js';
 import { createTestBucket, getS3Endpoint, rawS3Client, removeBucket, stopS3Server, type S3Endpoint } from '../helpers/s3-server.js';
+import { rejection } from '../helpers/rejections.js';
 
 const target = await getS3Endpoint();
 const skip = 'skip' in target ? target.skip : undefined;
@@ -69,15 +70,6 @@ async function cancelCli(args: string[], rules: FaultRule[], opts: { thenRules?:
   proxy.setRules([]);
   console.log(`[s3-cancel] ${args[0]}: exit ${r.code} ${elapsed} ms after SIGTERM, ${proxy.log.length - since} requests`);
   return { ...r, elapsed, requests: proxy.log.length - since };
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 beforeAll(async () => {

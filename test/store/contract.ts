@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
 import { StoreError, StoreNotFoundError, type ObjectInfo, type ObjectStore } from '../../src/store/object-store.js';
+import { rejection } from '../helpers/rejections.js';
 
 export interface ContractSuite {
   /** Opens the store under test; called more than once, every call must see the same objects. */
@@ -21,15 +22,6 @@ async function collect(it: AsyncIterable<ObjectInfo>): Promise<ObjectInfo[]> {
   const out: ObjectInfo[] = [];
   for await (const o of it) out.push(o);
   return out;
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 function expectNotFound(e: unknown, key: string): void {

@@ -9,6 +9,7 @@ import { StoreError } from '../../src/store/object-store.js';
 import { S3Store, type S3StoreOptions } from '../../src/store/s3-store.js';
 import { startFaultProxy, startHangingServer, type FaultProxy } from '../helpers/fault-proxy.js';
 import { createTestBucket, getS3Endpoint, removeBucket, stopS3Server, type S3Endpoint } from '../helpers/s3-server.js';
+import { rejection } from '../helpers/rejections.js';
 
 const target = await getS3Endpoint();
 const skip = 'skip' in target ? target.skip : undefined;
@@ -24,15 +25,6 @@ const SHORT: S3StoreOptions = {
   retryBaseDelayMs: 50,
   probeConditionalWrite: false,
 };
-
-async function rejection(p: Promise<unknown>): Promise<StoreError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as StoreError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe.skipIf(!!skip)('S3Store under faults (real server behind a fault proxy)', () => {
   let bucket = '';
@@ -65,7 +57,7 @@ describe.skipIf(!!skip)('S3Store under faults (real server behind a fault proxy)
       proxy.setRules([{ kind: 'hang', maxCount: 20, forMs: 30_000 }]);
       for (const call of [() => store.list('obj/')[Symbol.asyncIterator]().next(), () => store.get('obj/1')]) {
         const t = Date.now();
-        const err = await rejection(call());
+        const err = await rejection<StoreError>(call());
         const ms = Date.now() - t;
         expect(err).toBeInstanceOf(StoreError);
         expect(err.category).toBe('timeout');
@@ -88,7 +80,7 @@ describe.skipIf(!!skip)('S3Store under faults (real server behind a fault proxy)
     const store = new S3Store(`s3://${bucket}/f`, { ...creds(), endpoint: hang.endpoint, ...SHORT });
     try {
       const t = Date.now();
-      const err = await rejection(store.get('obj/1'));
+      const err = await rejection<StoreError>(store.get('obj/1'));
       expect(err.category).toBe('timeout');
       expect(Date.now() - t).toBeLessThan(SHORT.operationTimeoutMs! + 1_500);
       expect(hang.connections()).toBeGreaterThanOrEqual(1);
@@ -103,7 +95,7 @@ describe.skipIf(!!skip)('S3Store under faults (real server behind a fault proxy)
     try {
       proxy.setRules([{ kind: 'hang-body', method: 'GET', maxCount: 5 }]);
       const t = Date.now();
-      const err = await rejection(store.get('obj/2'));
+      const err = await rejection<StoreError>(store.get('obj/2'));
       expect(err.category).toBe('timeout');
       expect(Date.now() - t).toBeLessThan(SHORT.operationTimeoutMs! + 1_500);
       expect(proxy.faults('hang-body')).toBeGreaterThanOrEqual(1);
@@ -121,7 +113,7 @@ describe.skipIf(!!skip)('S3Store under faults (real server behind a fault proxy)
       const ac = new AbortController();
       setTimeout(() => ac.abort(new Error('SIGTERM')), 300);
       const t = Date.now();
-      const err = await rejection(store.get('obj/3', { signal: ac.signal }));
+      const err = await rejection<StoreError>(store.get('obj/3', { signal: ac.signal }));
       expect(err.code).toBe(ErrorCodes.aborted);
       expect(Date.now() - t).toBeLessThan(1_500);
     } finally {

@@ -18,6 +18,7 @@ import {
   type S3Endpoint,
 } from '../helpers/s3-server.js';
 import { storeContract } from './contract.js';
+import { blockvaultRejection as rejection } from '../helpers/rejections.js';
 
 const target = await getS3Endpoint();
 const skip = 'skip' in target ? target.skip : undefined;
@@ -28,16 +29,6 @@ async function collect(it: AsyncIterable<ObjectInfo>): Promise<ObjectInfo[]> {
   const out: ObjectInfo[] = [];
   for await (const o of it) out.push(o);
   return out;
-}
-
-async function rejection(p: Promise<unknown>): Promise<BlockvaultError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(BlockvaultError);
-    return err as BlockvaultError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('parseS3Url', () => {
