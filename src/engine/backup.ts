@@ -23,6 +23,7 @@ import { validateVolumeId, type ChunkCodec, type Vault } from '../vault/vault.js
 import { withOperationSignal, runCleanup } from '../vault/operation.js';
 import type { Lease } from '../vault/lease.js';
 import { checkBackupOptions } from './option-checks.js';
+import { ReadBuffers } from './read-buffers.js';
 import type { EncryptionContext } from '../crypto/keyring.js';
 
 export interface BackupOptions extends ProgressOptions<'backup'> {
@@ -198,6 +199,7 @@ class BackupRun {
   readonly #stop = new AbortController();
   #next = 0;
   #pool: BlockPool | undefined;
+  #reads: ReadBuffers | undefined;
   #firstError: unknown;
   #segmentsBefore = 0;
   #confirm!: ChunkConfirmer;
@@ -240,6 +242,7 @@ class BackupRun {
         ...(codec.seal ? { seal: codec.seal } : {}),
         workers: opts.workers,
       });
+      this.#reads = new ReadBuffers(this.vault.blockSize, ReadBuffers.countFor(n, this.#pool.size));
       const results = await Promise.allSettled(Array.from({ length: n }, () => this.#worker(blockCount, ticker)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       // The lane that failed first stopped the others, which then fail as "aborted": report the cause.
@@ -264,9 +267,9 @@ class BackupRun {
 
   async #worker(blockCount: number, ticker: ProgressTicker): Promise<void> {
     const bs = this.vault.blockSize;
-    // The block's memory travels to a worker thread and back (transferred, not copied).
-    let ab = new ArrayBuffer(bs);
-    let buf = Buffer.from(ab);
+    // The block's memory travels to a worker thread and back (transferred, not copied): the
+    // read buffer only until the block is hashed (ReadBuffers), the output for the lane's life.
+    const reads = this.#reads!;
     let outAb = new ArrayBuffer(objectCapacity(bs));
     const { counters, parent } = this;
     const source = this.extents?.source ?? this.source;
@@ -295,13 +298,18 @@ class BackupRun {
         } else if (zero) {
           counters.bytesSparse += len;
         } else {
-          const { dataBytes } = await source.read(start, end, buf);
-          counters.bytesRead += dataBytes;
-          counters.bytesSparse += len - dataBytes;
+          const ab = await reads.take(this.#stop.signal);
+          try {
+            const { dataBytes } = await source.read(start, end, Buffer.from(ab));
+            counters.bytesRead += dataBytes;
+            counters.bytesSparse += len - dataBytes;
+          } catch (e) {
+            reads.give(ab);
+            throw e;
+          }
           const r = await this.#pool!.process(ab, outAb, len, parent?.hasChunk(i) ? parent.idAt(i) : undefined);
-          ab = r.buffer;
+          reads.give(r.buffer);
           outAb = r.out;
-          buf = Buffer.from(ab);
           verdict = r.verdict;
           zero = verdict.kind === 'zero';
         }
