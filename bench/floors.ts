@@ -83,12 +83,12 @@ export interface Startup {
   samples: number[];
 }
 
-/** `blockvault --version` (and `node -e 0`) `runs` times each, interleaved. */
-export async function startupSeconds(cli: string, tmpDir: string, runs = 5): Promise<Startup> {
+/** `blockvault --version` (node's argv for it: `cliVersion`) and `node -e 0`, `runs` times each, interleaved. */
+export async function startupSeconds(cliVersion: string[], tmpDir: string, runs = 5): Promise<Startup> {
   const cliS: number[] = [];
   const nodeS: number[] = [];
   for (let i = 0; i < runs; i++) {
-    cliS.push((await runMeasured(process.execPath, [cli, '--version'], { tmpDir })).wallSeconds);
+    cliS.push((await runMeasured(process.execPath, cliVersion, { tmpDir })).wallSeconds);
     nodeS.push((await runMeasured(process.execPath, ['-e', '0'], { tmpDir })).wallSeconds);
   }
   return { cliSeconds: median(cliS), nodeSeconds: median(nodeS), samples: cliS };

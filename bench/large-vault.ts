@@ -13,11 +13,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { xxh64 } from '@node-rs/xxhash';
 import { runMeasured, type ChildMeasure } from './peers.js';
+import { cliArgv } from './our-cli.js';
 import { formatTable, projectRoot } from './report.js';
 
 const MiB = 1024 * 1024;
 const SEGMENT_RECORDS = 1_000_000;
-const CLI = path.join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
 const PROBE = path.join(projectRoot(), 'dist', 'bench', 'large-vault-probe.js');
 
 export interface LargeVaultOptions {
@@ -77,7 +77,7 @@ export async function runLargeVault(o: LargeVaultOptions): Promise<{ text: strin
     try {
       const env = { BLOCKVAULT_CACHE_DIR: path.join(dir, 'cache-setup') };
       randomImage(img, 4 * MiB);
-      await runMeasured(process.execPath, [CLI, 'backup', img, '--vault', vault, '--volume', 'lv', '--json'], { tmpDir: dir, env });
+      await runMeasured(process.execPath, cliArgv(['backup', img, '--vault', vault, '--volume', 'lv', '--json']), { tmpDir: dir, env });
       let written = 0;
       for (let s = 0; written < o.chunks; s++) {
         const n = Math.min(SEGMENT_RECORDS, o.chunks - written);
@@ -89,7 +89,7 @@ export async function runLargeVault(o: LargeVaultOptions): Promise<{ text: strin
       const hostEnv = { BLOCKVAULT_CACHE_DIR: cache };
       const backupOnce = async (step: string) => {
         randomImage(img, 64 * MiB);
-        const m = await runMeasured(process.execPath, [CLI, 'backup', img, '--vault', vault, '--volume', 'lv', '--json'], { tmpDir: dir, env: hostEnv });
+        const m = await runMeasured(process.execPath, cliArgv(['backup', img, '--vault', vault, '--volume', 'lv', '--json']), { tmpDir: dir, env: hostEnv });
         rows.push(row(step, m));
         o.log(`    ${step}: ${m.wallSeconds.toFixed(2)} s, peak RSS ${((m.maxRssKiB ?? 0) / 1024).toFixed(1)} MiB`);
         return m;

@@ -41,6 +41,7 @@ import { newKeyFile } from '../src/crypto/key-file.js';
 import { nativeLz4 } from '../src/native/lz4-block.js';
 import { openVault } from '../src/index.js';
 import { formatMachine, formatTable, machineInfo, projectRoot, writeJson } from './report.js';
+import { cliArgv } from './our-cli.js';
 
 const MiB = 1024 * 1024;
 const ALL_SCENARIOS = ['full', 'incremental', 'incremental-extents', 'restore', 'restore-mid', 'device'] as const;
@@ -155,7 +156,6 @@ interface OurMeasure {
   restoredAllocBytes?: number;
 }
 
-const CLI = path.join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
 
 function s3Env(): { env: NodeJS.ProcessEnv; endpoint: string } | Missing {
   let endpoint = process.env.S3_ENDPOINT;
@@ -177,7 +177,7 @@ async function ours(
   size: number,
   ctx: { tmp: string; env?: NodeJS.ProcessEnv },
 ): Promise<{ m: OurMeasure; result: Record<string, any> }> {
-  const r = await runMeasured(process.execPath, [CLI, ...args, '--json'], { tmpDir: ctx.tmp, env: ctx.env });
+  const r = await runMeasured(process.execPath, cliArgv([...args, '--json']), { tmpDir: ctx.tmp, env: ctx.env });
   const last = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).at(-1) ?? {};
   const md = typeof last.service_metadata === 'string' ? JSON.parse(last.service_metadata) : undefined;
   return {
@@ -395,7 +395,7 @@ export async function runBench(argv: string[]): Promise<number> {
         settle();
         our.push(...(await runOurs(a, image, work, 's3', run, log)));
       }
-      const startup = await startupSeconds(CLI, work);
+      const startup = await startupSeconds(cliArgv(['--version']), work);
       log(`  start-up: blockvault --version ${startup.cliSeconds.toFixed(3)} s, node -e 0 ${startup.nodeSeconds.toFixed(3)} s`);
       samples.push({ ours: our, encrypted, peers, ceilings, floors, startup, order: [...order] });
     }
