@@ -605,7 +605,12 @@ export async function runBench(argv: string[]): Promise<number> {
         ? `S3 ratios: ${s3Ratios.missing}`
         : `S3 (${formatSize(s3Ratios.imageBytes)} image, ${s3Ratios.concurrency} in flight): backup ${s3Ratios.median.backupStoredMBps.toFixed(0)} MB/s stored = ` +
           `${s3Ratios.median.backupRatio.toFixed(2)} of a plain PUT loop (${s3Ratios.median.putLoopMBps.toFixed(0)} MB/s); restore ${s3Ratios.median.restoreStoredMBps.toFixed(0)} MB/s = ` +
-          `${s3Ratios.median.restoreRatio.toFixed(2)} of a plain GET loop (${s3Ratios.median.getLoopMBps.toFixed(0)} MB/s)`,
+          `${s3Ratios.median.restoreRatio.toFixed(2)} of a plain GET loop (${s3Ratios.median.getLoopMBps.toFixed(0)} MB/s)` +
+          (s3Ratios.serverProcesses
+            ? `\n  cores busy (client + server CPU / wall, of ${s3Ratios.cores}): backup ${s3Ratios.median.busyCores.backup.toFixed(2)}, PUT loop ${s3Ratios.median.busyCores.putLoop.toFixed(2)}, ` +
+              `restore ${s3Ratios.median.busyCores.restore.toFixed(2)}, GET loop ${s3Ratios.median.busyCores.getLoop.toFixed(2)}; ` +
+              `best ratios these CPU-seconds allow on ${s3Ratios.cores} cores: backup ${s3Ratios.median.backupCpuBound.toFixed(2)}, restore ${s3Ratios.median.restoreCpuBound.toFixed(2)}`
+            : '\n  (the S3 server runs elsewhere: its CPU is not counted)'),
   ].join('\n');
   if (a.json) process.stdout.write(JSON.stringify(report) + '\n');
   else process.stdout.write(text + '\n');

@@ -29,6 +29,7 @@ import {
 import pLimit from 'p-limit';
 import { backup, openVault, restore } from '../src/index.js';
 import { makeMixedImage } from './inputs.js';
+import { cpuBoundRatio, serverPids, timedWithCpu, type PhaseCpu } from './server-cpu.js';
 
 export interface S3RatioOptions {
   endpoint?: string;
@@ -57,6 +58,8 @@ export interface S3RatioRun {
   putLoopSeconds: number;
   restoreSeconds: number;
   getLoopSeconds: number;
+  /** CPU seconds of this process and of the server's local processes, per phase. */
+  cpu: { backup: PhaseCpu; putLoop: PhaseCpu; restore: PhaseCpu; getLoop: PhaseCpu };
 }
 
 export interface S3RatioResult {
@@ -76,7 +79,15 @@ export interface S3RatioResult {
     restoreStoredMBps: number;
     getLoopMBps: number;
     restoreRatio: number;
+    /** The ratios the machine's cores would allow at the CPU each phase spent (server-cpu.ts). */
+    backupCpuBound: number;
+    restoreCpuBound: number;
+    /** Cores kept busy (client + server CPU over wall) by each phase. */
+    busyCores: { backup: number; putLoop: number; restore: number; getLoop: number };
   };
+  /** Server processes found on this machine (0: the server's CPU is not counted). */
+  serverProcesses: number;
+  cores: number;
 }
 
 const MB = 1024 * 1024;
@@ -137,12 +148,6 @@ async function listSizes(c: S3Client, bucket: string, prefix: string): Promise<{
   return out;
 }
 
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e9;
-}
-
 export async function measureS3Ratios(opts: S3RatioOptions = {}): Promise<S3RatioResult> {
   const endpoint = opts.endpoint ?? process.env.S3_ENDPOINT ?? 'http://127.0.0.1:7480';
   const accessKeyId = opts.accessKeyId ?? process.env.S3_ACCESS_KEY ?? 'testkey';
@@ -174,6 +179,8 @@ export async function measureS3Ratios(opts: S3RatioOptions = {}): Promise<S3Rati
   await probe.close();
   const raw = rawClient(endpoint, accessKeyId, secretAccessKey, concurrency);
   const results: S3RatioRun[] = [];
+  const pids = serverPids();
+  const cores = os.availableParallelism();
   try {
     if (opts.bucket === undefined) await raw.send(new CreateBucketCommand({ Bucket: bucket })).catch(() => {});
     for (let run = 0; run < runs; run++) {
@@ -183,7 +190,7 @@ export async function measureS3Ratios(opts: S3RatioOptions = {}): Promise<S3Rati
       const vault = await openVault(vaultUrl, { endpoint, create: true, blockSize, indexCacheDir: 'off' });
       let storedBytes = 0;
       let backupId = '';
-      const backupSeconds = await timed(async () => {
+      const backupCpu = await timedWithCpu(pids, async () => {
         const b = await backup(vault, { source: image!, volumeId: 'bench', concurrency });
         storedBytes = b.newStoredBytes;
         backupId = b.backupId;
@@ -196,7 +203,7 @@ export async function measureS3Ratios(opts: S3RatioOptions = {}): Promise<S3Rati
       randomFillSync(body);
       const limit = pLimit(concurrency);
       const loopPrefix = `${prefix}putloop/`;
-      const putLoopSeconds = await timed(() =>
+      const putLoopCpu = await timedWithCpu(pids, () =>
         Promise.all(
           chunks.map((c, i) =>
             limit(() => raw.send(new PutObjectCommand({ Bucket: bucket, Key: `${loopPrefix}${i}`, Body: body.subarray(0, c.size), ContentLength: c.size }))),
@@ -205,11 +212,11 @@ export async function measureS3Ratios(opts: S3RatioOptions = {}): Promise<S3Rati
       );
 
       const out = path.join(work, `restore-${run}.img`);
-      const restoreSeconds = await timed(() => restore(vault, { backupId, target: out, concurrency }));
+      const restoreCpu = await timedWithCpu(pids, () => restore(vault, { backupId, target: out, concurrency }));
       await fs.rm(out, { force: true });
       await vault.close();
 
-      const getLoopSeconds = await timed(() =>
+      const getLoopCpu = await timedWithCpu(pids, () =>
         Promise.all(
           chunks.map((c) =>
             limit(async () => {
@@ -221,6 +228,7 @@ export async function measureS3Ratios(opts: S3RatioOptions = {}): Promise<S3Rati
           ),
         ),
       );
+      const [backupSeconds, putLoopSeconds, restoreSeconds, getLoopSeconds] = [backupCpu, putLoopCpu, restoreCpu, getLoopCpu].map((c) => c.seconds) as [number, number, number, number];
       const one: S3RatioRun = {
         storedBytes,
         objects: chunks.length,
@@ -228,12 +236,14 @@ export async function measureS3Ratios(opts: S3RatioOptions = {}): Promise<S3Rati
         putLoopSeconds: r3(putLoopSeconds),
         restoreSeconds: r3(restoreSeconds),
         getLoopSeconds: r3(getLoopSeconds),
+        cpu: { backup: round(backupCpu), putLoop: round(putLoopCpu), restore: round(restoreCpu), getLoop: round(getLoopCpu) },
       };
       results.push(one);
       log(
         `run ${run + 1}/${runs}: ${chunks.length} objects, ${(storedBytes / MB).toFixed(0)} MiB stored; ` +
           `backup ${backupSeconds.toFixed(2)} s vs PUT loop ${putLoopSeconds.toFixed(2)} s; ` +
-          `restore ${restoreSeconds.toFixed(2)} s vs GET loop ${getLoopSeconds.toFixed(2)} s`,
+          `restore ${restoreSeconds.toFixed(2)} s vs GET loop ${getLoopSeconds.toFixed(2)} s; CPU-s client+server: ` +
+          `backup ${cpuPair(backupCpu)}, PUT loop ${cpuPair(putLoopCpu)}, restore ${cpuPair(restoreCpu)}, GET loop ${cpuPair(getLoopCpu)}`,
       );
       await deletePrefix(raw, bucket, prefix);
     }
@@ -261,9 +271,23 @@ export async function measureS3Ratios(opts: S3RatioOptions = {}): Promise<S3Rati
       restoreStoredMBps: r1(med((r) => r.storedBytes / MB / r.restoreSeconds)),
       getLoopMBps: r1(med((r) => r.storedBytes / MB / r.getLoopSeconds)),
       restoreRatio: r3(med((r) => r.getLoopSeconds / r.restoreSeconds)),
+      backupCpuBound: r3(med((r) => cpuBoundRatio(r.putLoopSeconds, r.cpu.backup, cores))),
+      restoreCpuBound: r3(med((r) => cpuBoundRatio(r.getLoopSeconds, r.cpu.restore, cores))),
+      busyCores: {
+        backup: r3(med((r) => busy(r.cpu.backup))),
+        putLoop: r3(med((r) => busy(r.cpu.putLoop))),
+        restore: r3(med((r) => busy(r.cpu.restore))),
+        getLoop: r3(med((r) => busy(r.cpu.getLoop))),
+      },
     },
+    serverProcesses: pids.length,
+    cores,
   };
 }
+
+const round = (c: PhaseCpu): PhaseCpu => ({ seconds: r3(c.seconds), clientCpu: r3(c.clientCpu), serverCpu: r3(c.serverCpu) });
+const busy = (c: PhaseCpu) => (c.clientCpu + c.serverCpu) / c.seconds;
+const cpuPair = (c: PhaseCpu) => `${c.clientCpu.toFixed(2)}+${c.serverCpu.toFixed(2)}`;
 
 function parseSizeArg(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)i?b?$/i.exec(s.trim());
