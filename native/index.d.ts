@@ -20,3 +20,5 @@ export function lz4Available(): boolean;
 export function lz4Compress(src: Uint8Array, dst: Uint8Array, offset: number, capacity: number): number;
 /** Decodes a size-prefixed LZ4 block into dst[offset, +length); length, or -1 if invalid. */
 export function lz4Decompress(src: Uint8Array, dst: Uint8Array, offset: number, length: number): number;
+/** The address of buf's first byte modulo `modulus` (a power of two): what O_DIRECT alignment needs. */
+export function addressMod(buf: Uint8Array, modulus: number): number;

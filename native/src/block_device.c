@@ -21,6 +21,7 @@
 
 #include "aead_gcm.h"
 #include "lz4_block.h"
+#include "direct_io.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -272,7 +273,7 @@ static napi_value bv_init(napi_env env, napi_value exports) {
       {"supported", NULL, NULL, NULL, NULL, supported, napi_enumerable, NULL},
   };
   BV_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
-  if (!bv_aead_register(env, exports) || !bv_lz4_register(env, exports)) return NULL;
+  if (!bv_aead_register(env, exports) || !bv_lz4_register(env, exports) || !bv_direct_io_register(env, exports)) return NULL;
   return exports;
 }
 

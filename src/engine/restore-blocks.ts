@@ -5,6 +5,7 @@ import type { ProgressOptions } from '../metrics/progress.js';
 import type { BlockMap } from '../vault/block-map.js';
 import type { Vault } from '../vault/vault.js';
 import { objectCapacity } from '../chunk/block-work.js';
+import { alignedBuffer } from '../native/direct-io.js';
 
 export interface RestoreOptions extends ProgressOptions<'restore'> {
   backupId: string;
@@ -16,6 +17,9 @@ export interface RestoreOptions extends ProgressOptions<'restore'> {
    *  blocks are left alone instead of zeroed. */
   targetIsZeroed?: boolean;
   concurrency?: number;
+  /** File targets: write straight to disk (O_DIRECT) where the file system allows (default
+   *  true); false: through the page cache, as every write was before. */
+  directIo?: boolean;
   signal?: AbortSignal;
   /** Restore a replica (a copy made by copyBackups) anyway: the service refuses (2004). */
   allowReplica?: boolean;
@@ -69,10 +73,22 @@ export interface BlockBuffer {
  */
 export class BlockBuffers {
   readonly #free: BlockBuffer[] = [];
-  constructor(readonly blockSize: number) {}
+  readonly #aligned: boolean;
+  /** aligned: block buffers start at a direct-I/O boundary (restore-file.ts). */
+  constructor(
+    readonly blockSize: number,
+    opts: { aligned?: boolean } = {},
+  ) {
+    this.#aligned = opts.aligned ?? false;
+  }
 
   take(): BlockBuffer {
-    return this.#free.pop() ?? { object: Buffer.allocUnsafeSlow(objectCapacity(this.blockSize)), data: Buffer.allocUnsafeSlow(this.blockSize) };
+    return (
+      this.#free.pop() ?? {
+        object: Buffer.allocUnsafeSlow(objectCapacity(this.blockSize)),
+        data: this.#aligned ? alignedBuffer(this.blockSize) : Buffer.allocUnsafeSlow(this.blockSize),
+      }
+    );
   }
 
   give(b: BlockBuffer): void {
@@ -80,10 +96,10 @@ export class BlockBuffers {
   }
 
   /** fetch with buffers taken, then use, then the buffers given back (also on failure). */
-  async with<T>(fetch: (into: BlockBuffer) => Promise<Buffer>, use: (data: Buffer) => Promise<T>): Promise<T> {
+  async with<T>(fetch: (into: BlockBuffer) => Promise<Buffer>, use: (data: Buffer, into: BlockBuffer) => Promise<T>): Promise<T> {
     const b = this.take();
     try {
-      return await use(await fetch(b));
+      return await use(await fetch(b), b);
     } finally {
       this.give(b);
     }

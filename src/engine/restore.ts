@@ -17,6 +17,7 @@ import { BlockBuffers, DEFAULT_RESTORE_CONCURRENCY, fetchCounted, type RestoreOp
 import { isBlockDevice, restoreToDevice } from './restore-device.js';
 import { checkRestoreOptions } from './option-checks.js';
 import { removeStaleRestoreTemps, restoreTempName } from './restore-leftovers.js';
+import { RestoreFile } from './restore-file.js';
 
 export type { RestoreOptions, RestoreResult };
 
@@ -40,27 +41,25 @@ async function restoreInScope(vault: Vault, opts: RestoreOptions): Promise<Resto
     await checkTarget(target, opts.force ?? false);
     await removeStaleRestoreTemps(target);
     const tmp = restoreTempName(target, randomBytes(4).toString('hex'));
-    let fh: fs.FileHandle;
+    let file: RestoreFile;
     try {
-      fh = await fs.open(tmp, 'wx', 0o644);
+      file = await RestoreFile.create(tmp, map.volumeSize, opts.directIo ?? true);
     } catch (e) {
       throw ioError(e, 'restore target', target);
     }
     try {
-      await fh.truncate(map.volumeSize).catch((e) => {
+      const result = await writeBlocks(vault, map, file, opts, header.volumeId);
+      await file.sync().catch((e) => {
         throw ioError(e, 'restore target', target);
       });
-      const result = await writeBlocks(vault, map, fh, opts, header.volumeId);
-      await fh.sync();
-      await fh.close();
+      await file.close();
       await fs.rename(tmp, target).catch((e) => {
         throw ioError(e, 'restore target', target);
       });
-      // The time a user waits includes making the file durable and visible.
       const elapsedMs = Math.max(1, Date.now() - started);
       return { ...result, elapsedMs, throughputMBps: mbPerSecond(map.volumeSize, elapsedMs), target };
     } catch (e) {
-      await fh.close().catch(() => {});
+      await file.close().catch(() => {});
       await fs.rm(tmp, { force: true }).catch(() => {});
       throw e;
     }
@@ -95,29 +94,12 @@ async function checkTarget(target: string, force: boolean): Promise<void> {
 }
 
 /** Fetches, verifies and writes every chunk block of the map at its offset. */
-/** Written data is flushed in the background every this many bytes, so the disk works while
- *  blocks are still being verified and the final fsync finds little left to do. */
-const FLUSH_EVERY = 256 * 1024 * 1024;
-
-export async function writeBlocks(
-  vault: Vault,
-  map: BlockMap,
-  fh: { write(buf: Buffer, off: number, len: number, pos: number): Promise<unknown>; datasync?(): Promise<void> },
-  opts: RestoreOptions,
-  volumeId: string,
-): Promise<Omit<RestoreResult, 'target'>> {
+export async function writeBlocks(vault: Vault, map: BlockMap, file: RestoreFile, opts: RestoreOptions, volumeId: string): Promise<Omit<RestoreResult, 'target'>> {
   const run = new BlockTasks(opts, { volumeId, volumeSize: map.volumeSize, blockCount: map.blockCount }, opts.concurrency ?? vault.storeConcurrency ?? DEFAULT_RESTORE_CONCURRENCY);
   const { counters } = run;
-  const buffers = new BlockBuffers(map.blockSize);
-  let sinceFlush = 0;
-  let flushing: Promise<void> | undefined;
-  const flushSometimes = (written: number) => {
-    sinceFlush += written;
-    if (!fh.datasync || flushing || sinceFlush < FLUSH_EVERY) return;
-    sinceFlush = 0;
-    // A failed flush shows again in the caller's final fsync.
-    flushing = fh.datasync().catch(() => {}).finally(() => (flushing = undefined));
-  };
+  // Blocks decompress into aligned memory when they can go straight to disk; a chunk stored
+  // uncompressed is read in place (inside its object) and copied there first.
+  const buffers = new BlockBuffers(map.blockSize, { aligned: file.direct });
   for (let i = 0; i < map.blockCount; i++) {
     const len = map.blockLength(i);
     if (!map.hasChunk(i)) {
@@ -128,14 +110,13 @@ export async function writeBlocks(
     run.add(async () => {
       await buffers.with(
         (into) => fetchCounted(vault, map, i, opts.backupId, counters, into),
-        (data) =>
-          writeSparse(fh, data, len, i * map.blockSize).catch((e) => {
+        (data, into) =>
+          writeSparse(file, file.direct ? inAligned(data, into.data) : data, len, i * map.blockSize).catch((e) => {
             throw ioError(e, 'restore target', opts.target);
           }),
       );
       counters.bytesRestored += len;
       run.done += len;
-      flushSometimes(len);
       run.ticker.advanced();
     });
   }
@@ -143,15 +124,22 @@ export async function writeBlocks(
     const { elapsedMs, throughputMBps } = await run.finish(map.volumeSize);
     return { backupId: opts.backupId, volumeId, volumeSize: map.volumeSize, elapsedMs, throughputMBps, counters };
   } finally {
-    await flushing;
+    counters.bytesDirect = file.bytesDirect;
   }
+}
+
+/** data in the aligned block buffer: itself when it is there already, else copied into it. */
+function inAligned(data: Buffer, aligned: Buffer): Buffer {
+  if (data.buffer === aligned.buffer && data.byteOffset === aligned.byteOffset) return data;
+  data.copy(aligned);
+  return aligned.subarray(0, data.length);
 }
 
 const HOLE_GRAIN = 64 * 1024;
 
 /** Writes data at pos, skipping all-zero 64 KiB runs: on a fresh file they stay holes. */
 async function writeSparse(
-  fh: { write(buf: Buffer, off: number, len: number, pos: number): Promise<unknown> },
+  fh: Pick<RestoreFile, 'write'>,
   data: Buffer,
   len: number,
   pos: number,

@@ -50,6 +50,8 @@ export interface RestoreCounters {
   /** Block-device targets: zero bytes made zero with BLKZEROOUT, and written as zeros (fallback). */
   bytesZeroedOut?: number;
   bytesZeroWritten?: number;
+  /** File targets: bytes written straight to disk (O_DIRECT), not through the page cache. */
+  bytesDirect?: number;
 }
 
 export function newBackupCounters(): BackupCounters {

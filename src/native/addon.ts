@@ -19,6 +19,7 @@ export interface NativeBinding {
   lz4Available?(): boolean;
   lz4Compress?(src: Uint8Array, dst: Uint8Array, offset: number, capacity: number): number;
   lz4Decompress?(src: Uint8Array, dst: Uint8Array, offset: number, length: number): number;
+  addressMod?(buf: Uint8Array, modulus: number): number;
 }
 
 /** native/index.js of this package: two levels up from src/native/, three from dist/src/native/. */

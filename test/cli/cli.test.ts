@@ -51,6 +51,13 @@ describe('blockvault CLI', () => {
     expect(again.code).toBe(2);
     expect(again.events.at(-1)).toMatchObject({ event: 'error', code: 'BV.TargetExists' });
     expect(again.stderr).toMatch(/--force/);
+    // Straight to disk by default; --no-direct-io writes through the page cache, same bytes.
+    const direct = await runCli(['restore', last.backupId, out, ...vaultArgs('v1'), '--force', '--json']);
+    expect(direct.events.at(-1)!.counters.bytesDirect).toBeGreaterThan(0);
+    const cached = await runCli(['restore', last.backupId, out, ...vaultArgs('v1'), '--force', '--no-direct-io', '--json']);
+    expect(cached.code, cached.stderr).toBe(0);
+    expect(cached.events.at(-1)!.counters.bytesDirect).toBe(0);
+    expect(await sha256File(out)).toBe(await sha256File(img));
   });
 
   it('fails bad input with a clear message and a non-zero exit code', async () => {

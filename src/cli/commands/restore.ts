@@ -13,6 +13,7 @@ interface RestoreOpts extends CommonOpts {
   targetIsZeroed?: boolean;
   concurrency?: number;
   allowReplica?: boolean;
+  directIo?: boolean;
 }
 
 export function register(program: Command): void {
@@ -33,7 +34,8 @@ does not restore replicas (BackupService.2004); allow it for disaster recovery.`
     .option('--force', 'replace a target file that exists and is not empty')
     .option('--target-is-zeroed', 'the device already reads as zeros: leave zero blocks alone')
     .option('--concurrency <n>', 'blocks fetched and written at once (default 4; 8 on S3)', parsePositiveInt)
-    .option('--allow-replica', 'restore a replica too (disaster recovery; the service refuses it)');
+    .option('--allow-replica', 'restore a replica too (disaster recovery; the service refuses it)')
+    .option('--no-direct-io', 'write a file target through the page cache (default: straight to disk where the file system allows)');
   addMetricsOption(cmd);
   addVaultOptions(cmd).action(async (given: string, target: string, opts: RestoreOpts & { metricsListen?: string }) => {
     const { restore } = await import('../../engine/restore.js');
@@ -50,6 +52,7 @@ does not restore replicas (BackupService.2004); allow it for disaster recovery.`
           force: opts.force,
           targetIsZeroed: opts.targetIsZeroed,
           allowReplica: opts.allowReplica,
+          directIo: opts.directIo,
           concurrency: opts.concurrency,
           signal: cancel.signal,
           onProgress: metrics.wrap(out.onProgress),
