@@ -12,6 +12,8 @@ import { gcmAllocates } from '../crypto/aead.js';
 export interface BlockRequest {
   seq: number;
   buffer: ArrayBuffer;
+  /** Where the block starts in buffer (aligned for direct reads). */
+  offset: number;
   out: ArrayBuffer;
   length: number;
   parentId?: Uint8Array;
@@ -41,7 +43,7 @@ parentPort!.on('message', (req: BlockRequest) => {
   try {
     const v = processBlock(
       hasher,
-      Buffer.from(req.buffer, 0, req.length),
+      Buffer.from(req.buffer, req.offset, req.length),
       req.parentId ? Buffer.from(req.parentId) : undefined,
       compression,
       Buffer.from(req.out),

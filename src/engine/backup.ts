@@ -125,6 +125,7 @@ async function backupInScope(vault: Vault, opts: BackupOptions): Promise<BackupR
     await vault.reloadChunkIndex();
     const run = new BackupRun(vault, source, backupId, parentMap, opts, codec, extents);
     const { entries, counters, elapsedMs } = await run.execute();
+    if (opened.bytesDirect !== undefined) counters.bytesReadDirect = opened.bytesDirect;
 
     const stats = chunkStats(entries, vault.blockSize, source.size);
     const header: ManifestHeader = {
@@ -298,17 +299,17 @@ class BackupRun {
         } else if (zero) {
           counters.bytesSparse += len;
         } else {
-          const ab = await reads.take(this.#stop.signal);
+          const rb = await reads.take(this.#stop.signal);
           try {
-            const { dataBytes } = await source.read(start, end, Buffer.from(ab));
+            const { dataBytes } = await source.read(start, end, Buffer.from(rb.ab, rb.offset, bs));
             counters.bytesRead += dataBytes;
             counters.bytesSparse += len - dataBytes;
           } catch (e) {
-            reads.give(ab);
+            reads.give(rb);
             throw e;
           }
-          const r = await this.#pool!.process(ab, outAb, len, parent?.hasChunk(i) ? parent.idAt(i) : undefined);
-          reads.give(r.buffer);
+          const r = await this.#pool!.process(rb.ab, outAb, len, parent?.hasChunk(i) ? parent.idAt(i) : undefined, rb.offset);
+          reads.give({ ab: r.buffer, offset: rb.offset });
           outAb = r.out;
           verdict = r.verdict;
           zero = verdict.kind === 'zero';

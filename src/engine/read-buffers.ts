@@ -3,13 +3,21 @@
 // in the lane's own output buffer. So a backup needs read buffers for the blocks being
 // hashed (one per worker) and one being read, not one per lane: with 4 lanes and 2 workers
 // that is 3 of 4 MiB instead of 4, and with S3's 8 lanes (most of them waiting on a PUT)
-// 3 instead of 8.
+// 3 instead of 8. Each starts on a direct-I/O boundary (its `offset` into its ArrayBuffer), so
+// a block device can be read straight from the disk into it (block-device-source.ts).
 import { abortError } from '../errors.js';
+import { DIRECT_ALIGN, alignedMemoryAvailable, alignedOffset } from '../native/direct-io.js';
+
+/** A read buffer: blockSize bytes of `ab` from `offset` (the ArrayBuffer travels to a worker). */
+export interface ReadBuffer {
+  ab: ArrayBuffer;
+  offset: number;
+}
 
 /** Read buffers shared by a backup's lanes; take() waits while all are out. */
 export class ReadBuffers {
-  readonly #free: ArrayBuffer[] = [];
-  readonly #waiting: ((b: ArrayBuffer) => void)[] = [];
+  readonly #free: ReadBuffer[] = [];
+  readonly #waiting: ((b: ReadBuffer) => void)[] = [];
   #made = 0;
 
   constructor(
@@ -24,20 +32,21 @@ export class ReadBuffers {
 
   /** A free buffer, or the next one given back. Rejects when `signal` aborts: the lane that
    *  failed may never give its buffer back (it went to a worker), and it stops the others. */
-  take(signal: AbortSignal): Promise<ArrayBuffer> {
+  take(signal: AbortSignal): Promise<ReadBuffer> {
     if (signal.aborted) return Promise.reject(abortError(signal.reason));
     const b = this.#free.pop();
     if (b) return Promise.resolve(b);
     if (this.#made < this.count) {
       this.#made++;
-      return Promise.resolve(new ArrayBuffer(this.blockSize));
+      const ab = new ArrayBuffer(this.blockSize + (alignedMemoryAvailable ? DIRECT_ALIGN : 0));
+      return Promise.resolve({ ab, offset: alignedOffset(ab) });
     }
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         this.#waiting.splice(this.#waiting.indexOf(got), 1);
         reject(abortError(signal.reason));
       };
-      const got = (buf: ArrayBuffer) => {
+      const got = (buf: ReadBuffer) => {
         signal.removeEventListener('abort', onAbort);
         resolve(buf);
       };
@@ -46,7 +55,7 @@ export class ReadBuffers {
     });
   }
 
-  give(b: ArrayBuffer): void {
+  give(b: ReadBuffer): void {
     const next = this.#waiting.shift();
     if (next) next(b);
     else this.#free.push(b);

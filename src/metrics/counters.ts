@@ -30,6 +30,8 @@ export interface BackupCounters {
   /** Bytes a changed-extent list let the backup skip: unchanged from the parent, or listed as
    *  zero (no read). Holes of an allocated-extent list count as bytesSparse. */
   bytesSkippedByExtents: number;
+  /** Block devices: bytes read straight from the device (O_DIRECT), not through the page cache. */
+  bytesReadDirect?: number;
   /** Bytes re-read by --verify-unchanged to check a list's claims (not in bytesRead). */
   bytesVerifiedUnchanged: number;
   /** Sampled blocks that were not what the list claimed (the backup then read everything). */

@@ -21,7 +21,14 @@ export function alignedBuffer(size: number): Buffer {
   return raw.subarray(skip, skip + size);
 }
 
-/** True when buf, at file position pos, can be written with O_DIRECT as it is. */
-export function directWritable(buf: Uint8Array, pos: number): boolean {
-  return !!addressMod && pos % DIRECT_ALIGN === 0 && buf.length % DIRECT_ALIGN === 0 && addressMod(buf, DIRECT_ALIGN) === 0;
+/** The offset into `ab` at which a DIRECT_ALIGN boundary starts (0 without the addon). */
+export function alignedOffset(ab: ArrayBuffer): number {
+  return addressMod ? (DIRECT_ALIGN - addressMod(new Uint8Array(ab), DIRECT_ALIGN)) % DIRECT_ALIGN : 0;
+}
+
+/** True when buf, at file position pos, can be written or read with O_DIRECT as it is:
+ *  aligned memory, and position and length multiples of `unit` (a device's logical sector;
+ *  DIRECT_ALIGN when unknown). */
+export function directWritable(buf: Uint8Array, pos: number, unit = DIRECT_ALIGN): boolean {
+  return !!addressMod && pos % unit === 0 && buf.length % unit === 0 && addressMod(buf, DIRECT_ALIGN) === 0;
 }

@@ -4,9 +4,16 @@
 // every block is read unless an allocated-extent list says otherwise (AllocatedExtentsSource).
 // Blocks are powers of two ≥ 64 KiB and device sizes are sector multiples, so every block read,
 // the short last one included, is sector-aligned.
+//
+// A block lands straight from the device in aligned memory (O_DIRECT, a second handle) when the
+// buffer allows (the backup's read buffers do): reading a volume must not push the host's page
+// cache out, and on the bench host the cached read of a loop device over a warm image took
+// 5.4 s for 2 GiB against 0.19 s direct. A buffer that is not aligned, or a device that refuses
+// O_DIRECT (EINVAL), is read through the page cache.
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import { BlockvaultError, ErrorCodes, ioError } from '../errors.js';
 import { blockDeviceSize, logicalSectorSize } from '../native/block-device.js';
+import { alignedMemoryAvailable, directWritable } from '../native/direct-io.js';
 import { ImageFileSource, notAnImage, type BlockRead, type BlockSource } from './image-source.js';
 import { rangesWithin, type Ranges } from './data-extents.js';
 
@@ -34,10 +41,17 @@ export class BlockDeviceSource implements BlockSource {
   /** "major:minor" of the device, recorded in the manifest's source. */
   readonly identity: string;
   readonly #fh: fs.FileHandle;
+  /** The device opened with O_DIRECT while direct reads work; #directHandle until close. */
+  #direct: fs.FileHandle | undefined;
+  readonly #directHandle: fs.FileHandle | undefined;
+  /** Bytes read straight from the device (the rest came through the page cache). */
+  bytesDirect = 0;
 
-  private constructor(path: string, fh: fs.FileHandle, size: number, sectorSize: number, identity: string) {
+  private constructor(path: string, fh: fs.FileHandle, size: number, sectorSize: number, identity: string, direct: fs.FileHandle | undefined) {
     this.path = path;
     this.#fh = fh;
+    this.#direct = direct;
+    this.#directHandle = direct;
     this.size = size;
     this.sectorSize = sectorSize;
     this.identity = identity;
@@ -57,7 +71,8 @@ export class BlockDeviceSource implements BlockSource {
       }
       const size = blockDeviceSize(fh.fd);
       const sector = logicalSectorSize(fh.fd);
-      return new BlockDeviceSource(path, fh, size, sector, deviceNumber(st.rdev));
+      const direct = alignedMemoryAvailable && fsConstants.O_DIRECT ? await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_DIRECT).catch(() => undefined) : undefined;
+      return new BlockDeviceSource(path, fh, size, sector, deviceNumber(st.rdev), direct);
     } catch (e) {
       await fh.close().catch(() => {});
       throw e;
@@ -74,7 +89,15 @@ export class BlockDeviceSource implements BlockSource {
     while (done < length) {
       let n: number;
       try {
-        ({ bytesRead: n } = await this.#fh.read(buf, done, length - done, start + done));
+        const direct = this.#direct && directWritable(buf.subarray(done, length), start + done, this.sectorSize) ? this.#direct : undefined;
+        try {
+          ({ bytesRead: n } = await (direct ?? this.#fh).read(buf, done, length - done, start + done));
+          if (direct) this.bytesDirect += n;
+        } catch (e) {
+          if (!direct || (e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+          this.#direct = undefined; // refused after all: through the page cache from now on
+          ({ bytesRead: n } = await this.#fh.read(buf, done, length - done, start + done));
+        }
       } catch (e) {
         throw await this.#explain(e);
       }
@@ -108,6 +131,8 @@ export class BlockDeviceSource implements BlockSource {
   }
 
   async close(): Promise<void> {
+    this.#direct = undefined;
+    await this.#directHandle?.close().catch(() => {});
     await this.#fh.close();
   }
 }

@@ -19,6 +19,8 @@ export interface BlockSource {
   readonly identity?: string;
   /** True when the whole block is a hole: no read needed, it is zero. */
   isHole(start: number, end: number): boolean;
+  /** Bytes read straight from the device (O_DIRECT), where the source does that. */
+  readonly bytesDirect?: number;
   /** Fills buf[0, end-start) with the bytes of [start, end): data extents read, holes zeroed. */
   read(start: number, end: number, buf: Buffer): Promise<BlockRead>;
   /** Fails if the input changed size since open: the backup would not be one point in time. */

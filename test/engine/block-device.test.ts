@@ -7,7 +7,8 @@ import path from 'node:path';
 import { backup, openVault, restore, type Vault } from '../../src/index.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { nativeAvailable, nativeUnavailableReason } from '../../src/native/block-device.js';
-import { deviceNumber } from '../../src/source/block-device-source.js';
+import { BlockDeviceSource, deviceNumber } from '../../src/source/block-device-source.js';
+import { alignedBuffer } from '../../src/native/direct-io.js';
 import { makeImage, prng, sha256File, tempDir, type Kind } from '../helpers/images.js';
 import { loopUnavailableReason } from '../helpers/loop.js';
 
@@ -88,12 +89,34 @@ describe.skipIf(reason !== undefined)('backup from and restore to block devices 
     expect(r.type).toBe('full');
     expect(r.volumeSize).toBe(SIZE);
     expect(r.counters.bytesRead).toBe(SIZE); // no SEEK_DATA on a device: every block is read
+    expect(r.counters.bytesReadDirect).toBe(SIZE); // straight from the device, not the page cache
     const h = await vault.header(r.backupId);
     expect(h.source).toEqual({ path: src, kind: 'block-device', size: SIZE, identity: deviceNumber(statSync(src).rdev) });
     expect(h.source.identity).toMatch(/^7:\d+$/); // the loop driver's major
     const out = path.join(dir, 'full.img');
     await restore(vault, { backupId: r.backupId, target: out });
     expect(await sha256File(out)).toBe(await sha256File(src));
+  });
+
+  it('reads aligned buffers straight from the device and others through the page cache, the same bytes', async () => {
+    const dev = await BlockDeviceSource.open(src);
+    try {
+      const aligned = alignedBuffer(BS);
+      await dev.read(3 * BS, 4 * BS, aligned);
+      expect(dev.bytesDirect).toBe(BS);
+      const raw = Buffer.alloc(BS + 16);
+      const unaligned = raw.subarray(16); // not on a 4 KiB boundary: O_DIRECT would refuse it
+      await dev.read(3 * BS, 4 * BS, unaligned);
+      expect(dev.bytesDirect).toBe(BS);
+      expect(unaligned.equals(aligned)).toBe(true);
+      const file = await fs.open(srcFile, 'r');
+      const want = Buffer.alloc(BS);
+      await file.read(want, 0, BS, 3 * BS);
+      await file.close();
+      expect(aligned.equals(want)).toBe(true);
+    } finally {
+      await dev.close();
+    }
   });
 
   it('restores to another loop device, zeroing what the backup has as zero', async () => {

@@ -2,17 +2,20 @@
 // the one given back, and is released (rejected) when the backup stops.
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
-import { ReadBuffers } from '../../src/engine/read-buffers.js';
+import { ReadBuffers, type ReadBuffer } from '../../src/engine/read-buffers.js';
+import { DIRECT_ALIGN, directWritable } from '../../src/native/direct-io.js';
 
 describe('ReadBuffers', () => {
   it('makes at most `count` buffers; a further take waits for one given back', async () => {
-    const rb = new ReadBuffers(16, 2);
+    const rb = new ReadBuffers(DIRECT_ALIGN, 2);
     const stop = new AbortController();
     const a = await rb.take(stop.signal);
     const b = await rb.take(stop.signal);
     expect(a).not.toBe(b);
-    expect(a.byteLength).toBe(16);
-    let third: ArrayBuffer | undefined;
+    // Room for the block from an aligned start, so a device can be read into it directly.
+    expect(a.ab.byteLength - a.offset).toBeGreaterThanOrEqual(16);
+    expect(directWritable(new Uint8Array(a.ab, a.offset, DIRECT_ALIGN), 0)).toBe(true);
+    let third: ReadBuffer | undefined;
     const waiting = rb.take(stop.signal).then((x) => (third = x));
     await new Promise((r) => setImmediate(r));
     expect(third).toBeUndefined();
