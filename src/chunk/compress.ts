@@ -17,7 +17,7 @@
 // lz4-napi's calls are the synchronous ones on purpose: its async calls return buffers
 // allocated on pool threads whose memory the main thread's frees do not give back (a 2 GiB
 // backup peaked at 530 MB RSS, a restore at 1.6 GB); the sync ones stay under 100 MB.
-import { compressSync as lz4, uncompressSync as unlz4 } from 'lz4-napi';
+import { createRequire } from 'node:module';
 import { nativeLz4, type Lz4Blocks } from '../native/lz4-block.js';
 
 export type Compression = 'none' | 'lz4';
@@ -31,11 +31,16 @@ const SAMPLE_WORTH = 0.9;
 const KEEP_BELOW = 0.97;
 const COMPRESSED_BIT = 0x80000000;
 
+/** lz4-napi, loaded on first use: with the addon's liblz4 a process (and each worker) never
+ *  pays for its native module and bindings. */
+let napi: typeof import('lz4-napi') | undefined;
+const lz4Napi = () => (napi ??= createRequire(import.meta.url)('lz4-napi') as typeof import('lz4-napi'));
+
 /** The two LZ4 paths behind one shape: compress into target (0: would not fit) and
  *  decompress into out (-1: not a valid block of that size). */
 export const napiLz4: Lz4Blocks = {
   compress(src, dst, offset, capacity) {
-    const packed = lz4(Buffer.from(src.buffer, src.byteOffset, src.byteLength));
+    const packed = lz4Napi().compressSync(Buffer.from(src.buffer, src.byteOffset, src.byteLength));
     if (packed.length > capacity) return 0;
     dst.set(packed, offset);
     return packed.length;
@@ -43,7 +48,7 @@ export const napiLz4: Lz4Blocks = {
   decompress(src, dst, offset, length) {
     let raw: Buffer;
     try {
-      raw = unlz4(Buffer.from(src.buffer, src.byteOffset, src.byteLength));
+      raw = lz4Napi().uncompressSync(Buffer.from(src.buffer, src.byteOffset, src.byteLength));
     } catch {
       return -1;
     }
