@@ -137,6 +137,10 @@ describe('the npm package', () => {
       if (lstatSync(p).isSymbolicLink()) expect(existsSync(p), `${p} is a dangling link`).toBe(true);
     }
     expect(bin(['--version']).stdout.trim()).toBe(version);
+    // The command npm links runs by its first line (env -S node with the CLI's V8 flags).
+    const linked = run(path.join(project, 'node_modules', '.bin', 'blockvault'), ['--version'], { env: {} });
+    expect(linked.status, linked.stderr).toBe(0);
+    expect(linked.stdout.trim()).toBe(version);
   });
 
   it('type-checks a consumer under tsc --strict', () => {
