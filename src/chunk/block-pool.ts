@@ -80,17 +80,17 @@ export class BlockPool {
   }
 
   /** Processes the block in buffer[offset, offset+length) and writes its chunk object (if it
-   *  changed) into out (objectCapacity(blockSize) bytes). Both are detached until the result
-   *  comes back. */
-  process(buffer: ArrayBuffer, out: ArrayBuffer, length: number, parentId: Buffer | undefined, offset = 0): Promise<PooledResult> {
+   *  changed) into out from outOffset (objectCapacity(blockSize) bytes). Both are detached until
+   *  the result comes back. */
+  process(buffer: ArrayBuffer, out: ArrayBuffer, length: number, parentId: Buffer | undefined, offset = 0, outOffset = 0): Promise<PooledResult> {
     if (this.#failed) return Promise.reject(this.#failed);
     if (this.#workers.length === 0) {
-      const verdict = processBlock(this.#hasher, Buffer.from(buffer, offset, length), parentId, this.#compression, Buffer.from(out), this.#seal);
+      const verdict = processBlock(this.#hasher, Buffer.from(buffer, offset, length), parentId, this.#compression, Buffer.from(out, outOffset), this.#seal);
       return Promise.resolve({ verdict, buffer, out });
     }
     return new Promise((resolve, reject) => {
       const seq = this.#seq++;
-      const msg: BlockRequest = { seq, buffer, offset, out, length, parentId: parentId ? Uint8Array.from(parentId) : undefined };
+      const msg: BlockRequest = { seq, buffer, offset, out, outOffset, length, parentId: parentId ? Uint8Array.from(parentId) : undefined };
       const p = { resolve, reject };
       const w = this.#idle.pop();
       if (w) this.#send(w, msg, [buffer, out], p);

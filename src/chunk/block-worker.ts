@@ -15,6 +15,8 @@ export interface BlockRequest {
   /** Where the block starts in buffer (aligned for direct reads). */
   offset: number;
   out: ArrayBuffer;
+  /** Where the chunk object goes in out (aligned for direct writes). */
+  outOffset: number;
   length: number;
   parentId?: Uint8Array;
 }
@@ -46,7 +48,7 @@ parentPort!.on('message', (req: BlockRequest) => {
       Buffer.from(req.buffer, req.offset, req.length),
       req.parentId ? Buffer.from(req.parentId) : undefined,
       compression,
-      Buffer.from(req.out),
+      Buffer.from(req.out, req.outOffset),
       seal,
     );
     const reply: BlockReply = { seq: req.seq, buffer: req.buffer, out: req.out, verdict: v };

@@ -24,6 +24,7 @@ import { withOperationSignal, runCleanup } from '../vault/operation.js';
 import type { Lease } from '../vault/lease.js';
 import { checkBackupOptions } from './option-checks.js';
 import { ReadBuffers } from './read-buffers.js';
+import { DIRECT_ALIGN, alignedMemoryAvailable, alignedOffset } from '../native/direct-io.js';
 import type { EncryptionContext } from '../crypto/keyring.js';
 
 export interface BackupOptions extends ProgressOptions<'backup'> {
@@ -271,7 +272,9 @@ class BackupRun {
     // The block's memory travels to a worker thread and back (transferred, not copied): the
     // read buffer only until the block is hashed (ReadBuffers), the output for the lane's life.
     const reads = this.#reads!;
-    let outAb = new ArrayBuffer(objectCapacity(bs));
+    // The object starts on a direct-I/O boundary too, so a local store can write it straight to disk.
+    let outAb = new ArrayBuffer(objectCapacity(bs) + (alignedMemoryAvailable ? DIRECT_ALIGN : 0));
+    const outOffset = alignedOffset(outAb);
     const { counters, parent } = this;
     const source = this.extents?.source ?? this.source;
     const plan = this.extents?.blocks;
@@ -308,7 +311,7 @@ class BackupRun {
             reads.give(rb);
             throw e;
           }
-          const r = await this.#pool!.process(rb.ab, outAb, len, parent?.hasChunk(i) ? parent.idAt(i) : undefined, rb.offset);
+          const r = await this.#pool!.process(rb.ab, outAb, len, parent?.hasChunk(i) ? parent.idAt(i) : undefined, rb.offset, outOffset);
           reads.give({ ab: r.buffer, offset: rb.offset });
           outAb = r.out;
           verdict = r.verdict;
@@ -324,7 +327,7 @@ class BackupRun {
           counters.bytesUnchanged += len;
           counters.blocksUnchanged++;
         } else if (verdict?.kind === 'changed') {
-          const obj = Buffer.from(outAb, 0, verdict.objectLength);
+          const obj = Buffer.from(outAb, outOffset, verdict.objectLength);
           const storedLength = await this.#store(verdict.id, i, len, obj, verdict.payloadLength);
           this.#entries.push({ blockIndex: i, kind: EntryKind.chunk, storedLength, id: verdict.id });
         }

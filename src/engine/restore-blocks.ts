@@ -73,22 +73,11 @@ export interface BlockBuffer {
  */
 export class BlockBuffers {
   readonly #free: BlockBuffer[] = [];
-  readonly #aligned: boolean;
-  /** aligned: block buffers start at a direct-I/O boundary (restore-file.ts). */
-  constructor(
-    readonly blockSize: number,
-    opts: { aligned?: boolean } = {},
-  ) {
-    this.#aligned = opts.aligned ?? false;
-  }
+  constructor(readonly blockSize: number) {}
 
+  /** The block buffer starts on a direct-I/O boundary: a file target takes it with O_DIRECT. */
   take(): BlockBuffer {
-    return (
-      this.#free.pop() ?? {
-        object: Buffer.allocUnsafeSlow(objectCapacity(this.blockSize)),
-        data: this.#aligned ? alignedBuffer(this.blockSize) : Buffer.allocUnsafeSlow(this.blockSize),
-      }
-    );
+    return this.#free.pop() ?? { object: Buffer.allocUnsafeSlow(objectCapacity(this.blockSize)), data: alignedBuffer(this.blockSize) };
   }
 
   give(b: BlockBuffer): void {

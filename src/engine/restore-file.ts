@@ -6,7 +6,7 @@
 // memory or a length that is not aligned), the bytes go through the page cache, flushed in the
 // background so the final fsync finds little left.
 import { constants, promises as fs } from 'node:fs';
-import { DIRECT_ALIGN, alignedMemoryAvailable, directWritable } from '../native/direct-io.js';
+import { DIRECT_ALIGN, alignedMemoryAvailable, directWritable, writeFully } from '../native/direct-io.js';
 
 /** Page-cache bytes written between background flushes. */
 const FLUSH_EVERY = 256 * 1024 * 1024;
@@ -56,7 +56,7 @@ export class RestoreFile {
     const head = len - (len % DIRECT_ALIGN);
     if (this.#direct && head > 0 && directWritable(piece.subarray(0, head), pos)) {
       try {
-        await writeAll(this.#direct, piece.subarray(0, head), pos);
+        await writeFully(this.#direct, piece.subarray(0, head), pos);
         this.bytesDirect += head;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
@@ -83,7 +83,7 @@ export class RestoreFile {
   }
 
   async #cached(piece: Buffer, pos: number): Promise<void> {
-    await writeAll(this.fh, piece, pos);
+    await writeFully(this.fh, piece, pos);
     this.#sinceFlush += piece.length;
     if (this.#flushing || this.#sinceFlush < FLUSH_EVERY) return;
     this.#sinceFlush = 0;
@@ -92,14 +92,5 @@ export class RestoreFile {
       .datasync()
       .catch(() => {})
       .finally(() => (this.#flushing = undefined));
-  }
-}
-
-/** A write of a regular file returns short only on an error still to come: write the rest. */
-async function writeAll(h: Pick<fs.FileHandle, 'write'>, piece: Buffer, pos: number): Promise<void> {
-  for (let done = 0; done < piece.length; ) {
-    const { bytesWritten } = await h.write(piece, done, piece.length - done, pos + done);
-    if (bytesWritten <= 0) throw Object.assign(new Error(`write at offset ${pos + done} wrote nothing`), { code: 'EIO' });
-    done += bytesWritten;
   }
 }

@@ -97,9 +97,9 @@ async function checkTarget(target: string, force: boolean): Promise<void> {
 export async function writeBlocks(vault: Vault, map: BlockMap, file: RestoreFile, opts: RestoreOptions, volumeId: string): Promise<Omit<RestoreResult, 'target'>> {
   const run = new BlockTasks(opts, { volumeId, volumeSize: map.volumeSize, blockCount: map.blockCount }, opts.concurrency ?? vault.storeConcurrency ?? DEFAULT_RESTORE_CONCURRENCY);
   const { counters } = run;
-  // Blocks decompress into aligned memory when they can go straight to disk; a chunk stored
+  // Blocks decompress into aligned memory, which can go straight to disk; a chunk stored
   // uncompressed is read in place (inside its object) and copied there first.
-  const buffers = new BlockBuffers(map.blockSize, { aligned: file.direct });
+  const buffers = new BlockBuffers(map.blockSize);
   for (let i = 0; i < map.blockCount; i++) {
     const len = map.blockLength(i);
     if (!map.hasChunk(i)) {

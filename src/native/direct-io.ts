@@ -32,3 +32,13 @@ export function alignedOffset(ab: ArrayBuffer): number {
 export function directWritable(buf: Uint8Array, pos: number, unit = DIRECT_ALIGN): boolean {
   return !!addressMod && pos % unit === 0 && buf.length % unit === 0 && addressMod(buf, DIRECT_ALIGN) === 0;
 }
+
+/** Writes all of piece at pos (a regular file's write returns short only on an error still to
+ *  come: write the rest). */
+export async function writeFully(h: { write(b: Buffer, off: number, len: number, pos: number): Promise<{ bytesWritten: number }> }, piece: Buffer, pos: number): Promise<void> {
+  for (let done = 0; done < piece.length; ) {
+    const { bytesWritten } = await h.write(piece, done, piece.length - done, pos + done);
+    if (bytesWritten <= 0) throw Object.assign(new Error(`write at offset ${pos + done} wrote nothing`), { code: 'EIO' });
+    done += bytesWritten;
+  }
+}

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalStore, STALE_TMP_MS, TMP_DIR } from '../../src/store/local-store.js';
+import { DIRECT_ALIGN, alignedBuffer } from '../../src/native/direct-io.js';
 import { openStore } from '../../src/store/open-store.js';
 import { storeContract } from './contract.js';
 
@@ -89,5 +90,38 @@ describe('LocalStore reads', () => {
     const ac = new AbortController();
     ac.abort();
     await expect(s.get('chunks/ab/obj', { signal: ac.signal })).rejects.toMatchObject({ code: 'BV.Aborted' });
+  });
+});
+
+describe('LocalStore writes aligned objects straight to disk', () => {
+  const body = (n: number, seed: number) => {
+    const b = alignedBuffer(n);
+    for (let i = 0; i < n; i++) b[i] = (i * 7 + seed) & 0xff;
+    return b;
+  };
+
+  it('the aligned head with O_DIRECT, the tail and unaligned bodies plainly; every object reads back whole', async () => {
+    const s = await LocalStore.open(path.join(root, 'direct'), { create: true, deferSyncPrefixes: ['chunks/'] });
+    const chunk = body(3 * DIRECT_ALIGN + 123, 1); // a chunk object: aligned memory, odd length
+    await s.put('chunks/ab/c1', chunk, { ifAbsent: true });
+    expect(s.directBytesWritten).toBe(3 * DIRECT_ALIGN);
+    const unaligned = Buffer.concat([Buffer.alloc(1), chunk]).subarray(1); // same bytes, not on a boundary
+    await s.put('chunks/ab/c2', unaligned, { ifAbsent: true });
+    await s.put('misc/small', Buffer.from('manifest-sized'));
+    expect(s.directBytesWritten).toBe(3 * DIRECT_ALIGN);
+    await s.sync();
+    expect(await s.get('chunks/ab/c1')).toEqual(chunk);
+    expect(await s.get('chunks/ab/c2')).toEqual(chunk);
+    expect((await s.get('misc/small')).toString()).toBe('manifest-sized');
+    await s.close();
+  });
+
+  it('writes everything through the page cache with directIo: false', async () => {
+    const s = await LocalStore.open(path.join(root, 'cached'), { create: true, directIo: false });
+    const chunk = body(2 * DIRECT_ALIGN, 2);
+    await s.put('chunks/ab/c1', chunk);
+    expect(s.directBytesWritten).toBe(0);
+    expect(await s.get('chunks/ab/c1')).toEqual(chunk);
+    await s.close();
   });
 });
