@@ -39,13 +39,15 @@ async function deadPid(): Promise<number> {
   return c.pid!;
 }
 
-/** A zombie: `sleep 0` started in the background by a shell that then execs `sleep 30`,
- *  which never waits for it. Resolves with the zombie's pid once /proc shows state Z. */
+/** A zombie: `sleep 0.3` started in the background by a shell that then execs `sleep 30`,
+ *  which never waits for it. The child outlives the exec (a child that exited first could be
+ *  reaped by the shell itself, as seen once under load). Resolves with the zombie's pid once
+ *  /proc shows state Z. */
 async function zombiePid(): Promise<number> {
-  const c = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const c = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
   children.push(c);
   const pid = Number(await new Promise<string>((r) => c.stdout!.once('data', (d) => r(String(d).trim()))));
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 250; i++) {
     const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
     if (/\) Z /.test(stat)) return pid;
     await new Promise((r) => setTimeout(r, 20));
