@@ -24,7 +24,7 @@ import { withOperationSignal, runCleanup } from '../vault/operation.js';
 import type { Lease } from '../vault/lease.js';
 import { checkBackupOptions } from './option-checks.js';
 import { ReadBuffers } from './read-buffers.js';
-import { DIRECT_ALIGN, alignedMemoryAvailable, alignedOffset } from '../native/direct-io.js';
+import { alignedArrayBuffer } from '../native/direct-io.js';
 import type { EncryptionContext } from '../crypto/keyring.js';
 
 export interface BackupOptions extends ProgressOptions<'backup'> {
@@ -273,8 +273,9 @@ class BackupRun {
     // read buffer only until the block is hashed (ReadBuffers), the output for the lane's life.
     const reads = this.#reads!;
     // The object starts on a direct-I/O boundary too, so a local store can write it straight to disk.
-    let outAb = new ArrayBuffer(objectCapacity(bs) + (alignedMemoryAvailable ? DIRECT_ALIGN : 0));
-    const outOffset = alignedOffset(outAb);
+    const out = alignedArrayBuffer(objectCapacity(bs));
+    let outAb = out.ab;
+    const outOffset = out.offset;
     const { counters, parent } = this;
     const source = this.extents?.source ?? this.source;
     const plan = this.extents?.blocks;

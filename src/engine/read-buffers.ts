@@ -6,7 +6,7 @@
 // 3 instead of 8. Each starts on a direct-I/O boundary (its `offset` into its ArrayBuffer), so
 // a block device can be read straight from the disk into it (block-device-source.ts).
 import { abortError } from '../errors.js';
-import { DIRECT_ALIGN, alignedMemoryAvailable, alignedOffset } from '../native/direct-io.js';
+import { alignedArrayBuffer } from '../native/direct-io.js';
 
 /** A read buffer: blockSize bytes of `ab` from `offset` (the ArrayBuffer travels to a worker). */
 export interface ReadBuffer {
@@ -38,8 +38,7 @@ export class ReadBuffers {
     if (b) return Promise.resolve(b);
     if (this.#made < this.count) {
       this.#made++;
-      const ab = new ArrayBuffer(this.blockSize + (alignedMemoryAvailable ? DIRECT_ALIGN : 0));
-      return Promise.resolve({ ab, offset: alignedOffset(ab) });
+      return Promise.resolve(alignedArrayBuffer(this.blockSize));
     }
     return new Promise((resolve, reject) => {
       const onAbort = () => {

@@ -6,7 +6,7 @@
 // memory or a length that is not aligned), the bytes go through the page cache, flushed in the
 // background so the final fsync finds little left.
 import { constants, promises as fs } from 'node:fs';
-import { DIRECT_ALIGN, alignedMemoryAvailable, directWritable, writeFully } from '../native/direct-io.js';
+import { directIoAvailable, writeFully, writeHeadDirect } from '../native/direct-io.js';
 
 /** Page-cache bytes written between background flushes. */
 const FLUSH_EVERY = 256 * 1024 * 1024;
@@ -36,7 +36,7 @@ export class RestoreFile {
     const fh = await fs.open(path, 'wx', 0o644);
     try {
       await fh.truncate(size);
-      const d = direct && alignedMemoryAvailable && constants.O_DIRECT ? await fs.open(path, constants.O_WRONLY | constants.O_DIRECT).catch(() => undefined) : undefined;
+      const d = direct && directIoAvailable ? await fs.open(path, constants.O_WRONLY | constants.O_DIRECT).catch(() => undefined) : undefined;
       return new RestoreFile(fh, d);
     } catch (e) {
       await fh.close().catch(() => {});
@@ -53,18 +53,13 @@ export class RestoreFile {
   /** Writes buf[off, off+len) at pos: the aligned head straight to disk, the rest cached. */
   async write(buf: Buffer, off: number, len: number, pos: number): Promise<void> {
     const piece = buf.subarray(off, off + len);
-    const head = len - (len % DIRECT_ALIGN);
-    if (this.#direct && head > 0 && directWritable(piece.subarray(0, head), pos)) {
-      try {
-        await writeFully(this.#direct, piece.subarray(0, head), pos);
-        this.bytesDirect += head;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-        this.#direct = undefined; // refused after all: everything through the page cache now
-        return this.#cached(piece, pos);
+    if (this.#direct) {
+      const n = await writeHeadDirect(this.#direct, piece, pos, (p, at) => this.#cached(p, at));
+      if (n !== 'refused') {
+        this.bytesDirect += n;
+        return;
       }
-      if (head < len) await this.#cached(piece.subarray(head), pos + head);
-      return;
+      this.#direct = undefined; // refused after all: everything through the page cache now
     }
     return this.#cached(piece, pos);
   }

@@ -13,7 +13,7 @@
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import { BlockvaultError, ErrorCodes, ioError } from '../errors.js';
 import { blockDeviceSize, logicalSectorSize } from '../native/block-device.js';
-import { alignedMemoryAvailable, directWritable } from '../native/direct-io.js';
+import { directAligned, directIoAvailable } from '../native/direct-io.js';
 import { ImageFileSource, notAnImage, type BlockRead, type BlockSource } from './image-source.js';
 import { rangesWithin, type Ranges } from './data-extents.js';
 
@@ -71,7 +71,7 @@ export class BlockDeviceSource implements BlockSource {
       }
       const size = blockDeviceSize(fh.fd);
       const sector = logicalSectorSize(fh.fd);
-      const direct = alignedMemoryAvailable && fsConstants.O_DIRECT ? await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_DIRECT).catch(() => undefined) : undefined;
+      const direct = directIoAvailable ? await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_DIRECT).catch(() => undefined) : undefined;
       return new BlockDeviceSource(path, fh, size, sector, deviceNumber(st.rdev), direct);
     } catch (e) {
       await fh.close().catch(() => {});
@@ -89,7 +89,7 @@ export class BlockDeviceSource implements BlockSource {
     while (done < length) {
       let n: number;
       try {
-        const direct = this.#direct && directWritable(buf.subarray(done, length), start + done, this.sectorSize) ? this.#direct : undefined;
+        const direct = this.#direct && directAligned(buf.subarray(done, length), start + done, this.sectorSize) ? this.#direct : undefined;
         try {
           ({ bytesRead: n } = await (direct ?? this.#fh).read(buf, done, length - done, start + done));
           if (direct) this.bytesDirect += n;

@@ -26,7 +26,7 @@ import { BlockvaultError, ErrorCodes, abortError } from '../errors.js';
 import { StoreError, StoreNotFoundError, checkKey, checkRange } from './store-errors.js';
 import type { CallOptions, GetOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js';
 import { callSignal, throwIfCancelled } from './operation-signal.js';
-import { DIRECT_ALIGN, alignedMemoryAvailable, directWritable, writeFully } from '../native/direct-io.js';
+import { directHead, directIoAvailable, writeFully, writeHeadDirect } from '../native/direct-io.js';
 
 export const TMP_DIR = '.tmp';
 /** Temp files older than this are crash leftovers (the lease TTL: no live writer is slower). */
@@ -84,7 +84,7 @@ export class LocalStore implements ObjectStore {
     this.url = pathToFileURL(root).href;
     this.#deferPrefixes = opts.deferSyncPrefixes ?? [];
     this.#backgroundSync = opts.backgroundSync ?? true;
-    this.#direct = (opts.directIo ?? true) && alignedMemoryAvailable && !!fsc.O_DIRECT;
+    this.#direct = (opts.directIo ?? true) && directIoAvailable;
     this.removedLeftovers = removed;
   }
 
@@ -237,21 +237,22 @@ export class LocalStore implements ObjectStore {
    * (docs/architecture.md, "Local store"). Anything else, or a refusal (EINVAL), is a plain write.
    */
   async #writeBody(fh: fs.FileHandle, tmp: string, body: Buffer): Promise<void> {
-    const head = body.length - (body.length % DIRECT_ALIGN);
-    if (this.#direct && head > 0 && directWritable(body.subarray(0, head), 0)) {
+    // Only an object with an aligned head is worth a second handle (not manifests, leases).
+    if (this.#direct && directHead(body, 0) > 0) {
       let d: fs.FileHandle | undefined;
       try {
         d = await fs.open(tmp, fsc.O_WRONLY | fsc.O_DIRECT);
-        await writeFully(d, body.subarray(0, head), 0);
-        this.directBytesWritten += head;
-        if (head < body.length) await writeFully(fh, body.subarray(head), head);
-        return;
+        const n = await writeHeadDirect(d, body, 0, (p, at) => writeFully(fh, p, at));
+        if (n !== 'refused') {
+          this.directBytesWritten += n;
+          return;
+        }
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-        this.#direct = false; // this file system does not take it: plain writes from now on
+        if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e; // the open refused it
       } finally {
         await d?.close().catch(() => {});
       }
+      this.#direct = false; // this file system does not take it: plain writes from now on
     }
     await writeFully(fh, body, 0);
   }

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
 import { ReadBuffers, type ReadBuffer } from '../../src/engine/read-buffers.js';
-import { DIRECT_ALIGN, directWritable } from '../../src/native/direct-io.js';
+import { DIRECT_ALIGN, directAligned } from '../../src/native/direct-io.js';
 
 describe('ReadBuffers', () => {
   it('makes at most `count` buffers; a further take waits for one given back', async () => {
@@ -14,7 +14,7 @@ describe('ReadBuffers', () => {
     expect(a).not.toBe(b);
     // Room for the block from an aligned start, so a device can be read into it directly.
     expect(a.ab.byteLength - a.offset).toBeGreaterThanOrEqual(16);
-    expect(directWritable(new Uint8Array(a.ab, a.offset, DIRECT_ALIGN), 0)).toBe(true);
+    expect(directAligned(new Uint8Array(a.ab, a.offset, DIRECT_ALIGN), 0)).toBe(true);
     let third: ReadBuffer | undefined;
     const waiting = rb.take(stop.signal).then((x) => (third = x));
     await new Promise((r) => setImmediate(r));

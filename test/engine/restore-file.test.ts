@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RestoreFile } from '../../src/engine/restore-file.js';
-import { DIRECT_ALIGN, alignedBuffer, alignedMemoryAvailable, directWritable } from '../../src/native/direct-io.js';
+import { DIRECT_ALIGN, alignedBuffer, alignedMemoryAvailable, directAligned } from '../../src/native/direct-io.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -26,10 +26,10 @@ describe('RestoreFile', () => {
   it('the addon gives aligned memory (CI builds it), and an unaligned view is not direct-writable', () => {
     expect(alignedMemoryAvailable).toBe(true);
     const b = alignedBuffer(2 * DIRECT_ALIGN);
-    expect(directWritable(b, 0)).toBe(true);
-    expect(directWritable(b, 512)).toBe(false); // file offset
-    expect(directWritable(b.subarray(16, 16 + DIRECT_ALIGN), 0)).toBe(false); // memory
-    expect(directWritable(b.subarray(0, 100), 0)).toBe(false); // length
+    expect(directAligned(b, 0)).toBe(true);
+    expect(directAligned(b, 512)).toBe(false); // file offset
+    expect(directAligned(b.subarray(16, 16 + DIRECT_ALIGN), 0)).toBe(false); // memory
+    expect(directAligned(b.subarray(0, 100), 0)).toBe(false); // length
   });
 
   it('writes aligned heads straight to disk and unaligned tails cached; the file reads back whole', async () => {
