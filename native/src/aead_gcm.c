@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "aead_gcm.h"
+#include "napi_args.h"
 
 #define BV_KEY_BYTES 32
 #define BV_NONCE_BYTES 12
@@ -40,20 +41,9 @@ static int bv_throw(napi_env env, const char *code, const char *message) {
 }
 
 static int bv_arg_bytes(napi_env env, napi_value value, const char *name, size_t want, bv_bytes *out) {
-  bool is_typed = false;
-  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "%s must be a Uint8Array", name);
-    return bv_throw(env, "ERR_INVALID_ARG_TYPE", msg);
-  }
-  napi_typedarray_type type;
-  void *data = NULL;
+  uint8_t *data = NULL;
   size_t length = 0;
-  if (napi_get_typedarray_info(env, value, &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "%s must be a Uint8Array", name);
-    return bv_throw(env, "ERR_INVALID_ARG_TYPE", msg);
-  }
+  if (!bv_arg_uint8(env, value, name, &data, &length)) return 0;
   if (want && length != want) {
     char msg[96];
     snprintf(msg, sizeof msg, "%s must be %zu bytes, got %zu", name, want, length);

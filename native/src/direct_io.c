@@ -4,21 +4,20 @@
 #include <stdint.h>
 #include <node_api.h>
 #include "direct_io.h"
+#include "napi_args.h"
 
 /* (buf, modulus) -> the address of buf's first byte modulo modulus (a power of two). */
 static napi_value bv_address_mod(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  bool is_typed = false;
-  if (argc < 2 || napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected (Uint8Array, modulus)");
+  if (argc < 2) {
+    napi_throw_error(env, "ERR_MISSING_ARGS", "expected (buf, modulus)");
     return NULL;
   }
-  napi_typedarray_type type;
-  size_t length = 0, byte_offset = 0;
-  void *data = NULL;
-  if (napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, &byte_offset) != napi_ok) return NULL;
+  uint8_t *data = NULL;
+  size_t length = 0;
+  if (!bv_arg_uint8(env, argv[0], "buf", &data, &length)) return NULL;
   int64_t m = 0;
   if (napi_get_value_int64(env, argv[1], &m) != napi_ok || m <= 0 || m > (1 << 30) || (m & (m - 1)) != 0) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "modulus must be a power of two up to 2^30");

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "lz4_block.h"
+#include "napi_args.h"
 
 /* The stable liblz4 ABI (since r1xx): declared here so no -dev package is needed to build. */
 typedef int (*lz4_compress_fn)(const char *src, char *dst, int srcSize, int dstCapacity);
@@ -42,18 +43,6 @@ static int lz4_load(void) {
     lz4_tried = 1;
   }
   return lz4_compress != NULL && lz4_decompress != NULL;
-}
-
-static int get_bytes(napi_env env, napi_value v, const char *name, uint8_t **data, size_t *len) {
-  napi_typedarray_type type;
-  bool ok = false;
-  if (napi_is_typedarray(env, v, &ok) == napi_ok && ok &&
-      napi_get_typedarray_info(env, v, &type, len, (void **)data, NULL, NULL) == napi_ok && type == napi_uint8_array)
-    return 1;
-  char msg[64];
-  snprintf(msg, sizeof msg, "%s must be a Uint8Array", name);
-  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-  return 0;
 }
 
 /* Throws a RangeError "<a><name><b>"; returns 0 for the caller to return. */
@@ -100,7 +89,7 @@ static int lz4_args(napi_env env, napi_callback_info info, const char *n_name, u
     napi_throw_error(env, "ERR_MISSING_ARGS", "expected (src, dst, dstOffset, length)");
     return 0;
   }
-  if (!get_bytes(env, argv[0], "src", src, srcLen) || !get_bytes(env, argv[1], "dst", dst, dstLen) ||
+  if (!bv_arg_uint8(env, argv[0], "src", src, srcLen) || !bv_arg_uint8(env, argv[1], "dst", dst, dstLen) ||
       !get_size(env, argv[2], "dstOffset", off) || !get_size(env, argv[3], n_name, n) || !need_lz4(env))
     return 0;
   if (*off > *dstLen || *n > *dstLen - *off) return range_error(env, "dstOffset + ", n_name, " runs past dst");
