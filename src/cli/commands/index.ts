@@ -1,50 +1,40 @@
 // Every command, in the order --help lists them. A new command is one module here (exporting
 // register(program)) and one line in this list; its heavy imports belong inside its action.
+// The modules load on demand: a run registers only the command it names (program.ts), so
+// start-up does not compile the other commands' modules.
 import type { Command } from 'commander';
-import { register as backup } from './backup.js';
-import { register as bench } from './bench.js';
-import { register as cache } from './cache.js';
-import { register as completion } from './completion.js';
-import { register as copy } from './copy.js';
-import { register as deleteBackup } from './delete.js';
-import { register as exportBackup } from './export.js';
-import { register as gc } from './gc.js';
-import { register as importArchive } from './import.js';
-import { register as init } from './init.js';
-import { register as job } from './job.js';
-import { register as jobs } from './jobs.js';
-import { register as key } from './key.js';
-import { register as list } from './list.js';
-import { register as locks } from './locks.js';
-import { register as prune } from './prune.js';
-import { register as repairConfig } from './repair-config.js';
-import { register as restore } from './restore.js';
-import { register as serve } from './serve.js';
-import { register as show } from './show.js';
-import { register as stats } from './stats.js';
-import { register as verify } from './verify.js';
 
-export const COMMANDS: ReadonlyArray<(program: Command) => void> = [
-  init,
-  backup,
-  restore,
-  list,
-  show,
-  deleteBackup,
-  prune,
-  gc,
-  verify,
-  stats,
-  copy,
-  exportBackup,
-  importArchive,
-  key,
-  jobs,
-  job,
-  locks,
-  repairConfig,
-  cache,
-  serve,
-  completion,
-  bench,
+export interface CommandModule {
+  register(program: Command): void;
+}
+
+export interface CommandEntry {
+  /** The command's name as typed: its module's file name. */
+  name: string;
+  load(): Promise<CommandModule>;
+}
+
+export const COMMANDS: readonly CommandEntry[] = [
+  { name: 'init', load: () => import('./init.js') },
+  { name: 'backup', load: () => import('./backup.js') },
+  { name: 'restore', load: () => import('./restore.js') },
+  { name: 'list', load: () => import('./list.js') },
+  { name: 'show', load: () => import('./show.js') },
+  { name: 'delete', load: () => import('./delete.js') },
+  { name: 'prune', load: () => import('./prune.js') },
+  { name: 'gc', load: () => import('./gc.js') },
+  { name: 'verify', load: () => import('./verify.js') },
+  { name: 'stats', load: () => import('./stats.js') },
+  { name: 'copy', load: () => import('./copy.js') },
+  { name: 'export', load: () => import('./export.js') },
+  { name: 'import', load: () => import('./import.js') },
+  { name: 'key', load: () => import('./key.js') },
+  { name: 'jobs', load: () => import('./jobs.js') },
+  { name: 'job', load: () => import('./job.js') },
+  { name: 'locks', load: () => import('./locks.js') },
+  { name: 'repair-config', load: () => import('./repair-config.js') },
+  { name: 'cache', load: () => import('./cache.js') },
+  { name: 'serve', load: () => import('./serve.js') },
+  { name: 'completion', load: () => import('./completion.js') },
+  { name: 'bench', load: () => import('./bench.js') },
 ];
