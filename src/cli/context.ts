@@ -68,7 +68,7 @@ export async function openVaultFrom(opts: CommonOpts, extra: OpenVaultOptions = 
   const keys = await keysFromFlags(opts); // none given: the library reads BLOCKVAULT_PASSWORD & co.
   const { Vault } = await import('../vault/vault.js');
   const vault = await underCancellation(() => Vault.open(location, { ...storeOptions(opts), ...(keys ? { keys } : {}), ...extra }));
-  (await logger(opts)).info({ blockSize: vault.blockSize }, `vault ${vault.url} opened`);
+  if (logs(opts, 'info')) (await logger(opts)).info({ blockSize: vault.blockSize }, `vault ${vault.url} opened`);
   return vault;
 }
 
@@ -117,6 +117,14 @@ export function logLevel(opts: OutputOpts): string {
   if (opts.quiet) return 'error';
   const v = opts.verbose ?? 0;
   return v >= 2 ? 'debug' : v === 1 ? 'info' : 'warn';
+}
+
+const LEVELS = { debug: 20, info: 30, warn: 40, error: 50 } as const;
+
+/** Whether a record at `level` would be written: check before logger() where the record is
+ *  optional (pino takes ~25 ms to load, and the default level shows no info). */
+export function logs(opts: OutputOpts, level: keyof typeof LEVELS): boolean {
+  return LEVELS[level] >= LEVELS[logLevel(opts) as keyof typeof LEVELS];
 }
 
 let log: Promise<Logger> | undefined;

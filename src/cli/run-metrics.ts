@@ -3,7 +3,7 @@
 // nothing is loaded (prom-client stays out of start-up).
 import type { ProgressEvent } from '../metrics/progress.js';
 import type { OpenVaultOptions } from '../vault/vault.js';
-import { logger } from './context.js';
+import { logger, logs } from './context.js';
 import type { OutputOpts } from './options.js';
 import { UsageError } from './usage-error.js';
 
@@ -26,7 +26,7 @@ export async function runMetrics(opts: OutputOpts & { metricsListen?: string }, 
       hint: 'give a free HOST:PORT, e.g. --metrics-listen 127.0.0.1:9464',
     });
   }
-  (await logger(opts)).info({ url: server.url }, `metrics on ${server.url}`);
+  if (logs(opts, 'info')) (await logger(opts)).info({ url: server.url }, `metrics on ${server.url}`);
   const key = `${op}-${process.pid}`;
   metrics.jobState(op, undefined, 'RUNNING');
   return {

@@ -37,3 +37,16 @@ describe('the command catalog', () => {
     expect((await buildProgram(['--help'])).commands.map((c) => c.name())).toEqual(ALL);
   });
 });
+
+describe('log levels without the logger', () => {
+  it('info is off by default and on with -v; warnings are on unless -q', async () => {
+    const { logs } = await import('../../src/cli/context.js');
+    expect(logs({}, 'info')).toBe(false);
+    expect(logs({}, 'warn')).toBe(true);
+    expect(logs({ verbose: 1 }, 'info')).toBe(true);
+    expect(logs({ verbose: 1 }, 'debug')).toBe(false);
+    expect(logs({ verbose: 2 }, 'debug')).toBe(true);
+    expect(logs({ quiet: true }, 'warn')).toBe(false);
+    expect(logs({ quiet: true }, 'error')).toBe(true);
+  });
+});

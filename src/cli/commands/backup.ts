@@ -88,7 +88,6 @@ The vault is created by the first backup if it does not exist.`,
     if (opts.changedExtents) await checkInput(opts.changedExtents, 'changed-extent list');
     if (opts.allocatedExtents) await checkInput(opts.allocatedExtents, 'allocated-extent list');
     const { backup } = await import('../../engine/backup.js');
-    const log = await logger(opts);
     const cancel = cancellationSignal();
     const metrics = await runMetrics(opts, 'backup');
     await withVault(
@@ -113,7 +112,7 @@ The vault is created by the first backup if it does not exist.`,
         } finally {
           out.stop();
         }
-        for (const w of r.warnings ?? []) log.warn(w);
+        for (const w of r.warnings ?? []) (await logger(opts)).warn(w);
         const res = r;
         emit(opts, res, () => {
           const c = res.counters;
