@@ -1,5 +1,6 @@
 // Walking backup chains (a backup's parents up to its full, and its descendants), apart from
 // how the vault reads manifests.
+import pLimit from 'p-limit';
 import { BlockvaultError, ErrorCodes } from '../errors.js';
 import type { Manifest, ManifestHeader } from './manifest.js';
 
@@ -27,6 +28,40 @@ export async function walkChain(backupId: string, readManifest: (id: string) => 
     id = m.header.parentId;
   }
   return out;
+}
+
+/** The chain the headers predict for a backup: its id, then each parentId the headers name,
+ *  as far as they go (a loop or a missing parent ends it: the walk reports those). */
+export function predictedChain(headers: ReadonlyMap<string, { header: ManifestHeader }>, backupId: string): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (let id: string | null | undefined = backupId; id && headers.has(id) && !seen.has(id); id = headers.get(id)!.header.parentId) {
+    seen.add(id);
+    out.push(id);
+  }
+  return out;
+}
+
+/**
+ * A readManifest for walkChain that has already started reading the predicted ids,
+ * `parallel` at a time, so a chain of N manifests costs about N / parallel round trips instead
+ * of N. Only the reading is ahead: the walk still follows each manifest's own parentId, and an
+ * id it asks for outside the prediction (a delete rewrote a child since the headers were read)
+ * is read then. A read ahead that fails rejects only when the walk asks for it.
+ */
+export function readingAhead(predicted: readonly string[], read: (id: string) => Promise<Manifest>, parallel: number): (id: string) => Promise<Manifest> {
+  const ahead = new Map<string, Promise<Manifest>>();
+  const limit = pLimit(parallel);
+  for (const id of predicted) {
+    const p = limit(() => read(id));
+    p.catch(() => {}); // handled where the walk awaits it; one it never asks for is dropped
+    ahead.set(id, p);
+  }
+  return (id) => {
+    const p = ahead.get(id);
+    ahead.delete(id);
+    return p ?? read(id);
+  };
 }
 
 /** Headers of the chain a backup sits in (`all` oldest first): its ancestors, itself and its

@@ -29,7 +29,7 @@ import { breakLease, listLeases, type BreakResult, type LeaseEntry } from './lea
 import { acquireLease, liveLeases, type Lease, type LeaseOp, type LeaseRecord } from './lease.js';
 import type { Manifest, ManifestEntry, ManifestHeader } from './manifest.js';
 import { ManifestIO } from './manifest-io.js';
-import { chainHeaders, walkChain } from './vault-chains.js';
+import { chainHeaders, predictedChain, readingAhead, walkChain } from './vault-chains.js';
 import { gcLeaseHolder, metaObjects, type MetaObjects, type StoredObject } from './vault-meta.js';
 import type { VaultEncryption } from './vault-encryption.js';
 import { ManifestCatalog } from './manifest-catalog.js';
@@ -41,6 +41,8 @@ export type { MetaObjects, StoredObject };
 
 /** Blocks in flight when neither the caller nor the store says. */
 const DEFAULT_CONCURRENCY = 8;
+/** Manifests of a chain read at once: enough to hide the round trips of a long chain. */
+const CHAIN_READS = 16;
 
 export type { ChunkCodec, ChunkListing, PutChunkInfo, PutChunkResult, ReadChunkOptions };
 
@@ -315,9 +317,11 @@ export class Vault {
     return this.#readManifestObject((await this.#catalog.get(backupId, this.url)).key);
   }
 
-  /** The backup and its ancestors, newest first, ending with the full. */
-  chain(backupId: string): Promise<Manifest[]> {
-    return walkChain(backupId, (id) => this.readManifest(id));
+  /** The backup and its ancestors, newest first, ending with the full. The manifests the
+   *  catalog's headers predict are read ahead, CHAIN_READS at a time (vault-chains.ts). */
+  async chain(backupId: string): Promise<Manifest[]> {
+    const predicted = predictedChain(await this.#catalog.entries(), backupId);
+    return walkChain(backupId, readingAhead(predicted, (id) => this.readManifest(id), CHAIN_READS));
   }
 
   async blockMap(backupId: string): Promise<BlockMap> {
