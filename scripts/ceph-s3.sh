@@ -108,7 +108,10 @@ bluestore block size = $SIZE
 bluestore fsck on mount = false
 osd memory target = 1073741824
 [client.rgw.s3]
-rgw frontends = beast endpoint=127.0.0.1:$PORT
+# tcp_nodelay: with Nagle on, beast sends a small body ~40 ms after its headers on a kept-alive
+# connection (the client's delayed ACK): every manifest, lease or index GET took 48 ms, against
+# 3 ms with it off, as production S3 endpoints answer.
+rgw frontends = beast endpoint=127.0.0.1:$PORT tcp_nodelay=1
 rgw data = $DIR/rgw
 rgw thread pool size = 64
 EOF
