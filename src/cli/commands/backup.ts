@@ -59,7 +59,7 @@ The vault is created by the first backup if it does not exist.`,
     .option('--snapshot-id <id>', 'the platform snapshot this image is, recorded as snap_id')
     .option('--bootable', 'record the volume as bootable')
     .option('--block-size <size>', 'block size of a new vault: a power of two from 64KiB to 16MiB (default 4MiB)', parseSizeOption)
-    .option('--concurrency <n>', 'blocks in flight (default 4; 8 on S3)', parsePositiveInt)
+    .option('--concurrency <n>', 'blocks in flight (default 6; 8 on S3)', parsePositiveInt)
     .option('--changed-extents <file>', "what changed since the parent backup's snapshot: only blocks it touches are read")
     .option('--allocated-extents <file>', 'bytes outside these extents are zeros and never read')
     .option('--verify-unchanged <pct>', 'first re-read PCT % of the blocks a list skips; a mismatch drops the lists', percentParser(true))
