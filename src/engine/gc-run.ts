@@ -13,6 +13,7 @@ import { EntryKind, entries } from '../vault/manifest.js';
 import type { StoredObject, Vault } from '../vault/vault.js';
 import { crashPoint } from './crash-points.js';
 import { listCondemned, readCondemned, type CondemnedRecord } from './gc-condemned.js';
+import { ListedChunks, MarkedIds } from './gc-tables.js';
 
 const MAX_MARK_PASSES = 8;
 const IO_CONCURRENCY = 16;
@@ -60,16 +61,15 @@ export class GcRun {
   readonly #limit = pLimit(IO_CONCURRENCY);
   // state, filled phase by phase
   oldSegments: string[] = [];
-  readonly marked = new Set<string>();
+  /** The chunks the manifests name (by 8-byte prefix: an error only keeps one; gc-tables.ts). */
+  readonly marked = new MarkedIds();
   /** Manifest key → listing signature of the version read. */
   readonly #seen = new Map<string, string>();
   manifests = 0;
   markPasses = 0;
-  /** Listed chunk (hex) → object size, and its last-modified time (ms). */
-  readonly chunks = new Map<string, number>();
-  readonly #listedAt = new Map<string, number>();
-  /** U: listed chunks no manifest names and no index segment lists. */
-  readonly unref = new Set<string>();
+  /** The listed chunk objects (size, last-modified time), each flagged when in U: no manifest
+   *  names it and no index segment lists it. */
+  readonly listed = new ListedChunks();
   gcSegment = '';
   segmentsWritten = 0;
   segmentsDeleted = 0;
@@ -153,13 +153,12 @@ export class GcRun {
   /** 4. List chunks/; U = listed chunks not marked. */
   async listChunks(): Promise<void> {
     this.progress.start('listChunks');
+    const { listed, marked } = this;
     for await (const c of this.#vault.listChunks(this.#opts.signal ? { signal: this.#opts.signal } : {})) {
-      const hex = idToHex(c.id);
-      this.chunks.set(hex, c.size);
-      if (c.lastModified) this.#listedAt.set(hex, c.lastModified.getTime());
+      listed.add(c.id, c.size, c.lastModified?.getTime());
       this.progress.advance();
     }
-    for (const id of this.chunks.keys()) if (!this.marked.has(id)) this.unref.add(id);
+    for (let i = 0; i < listed.count; i++) if (!marked.has(listed.id(i))) listed.setUnref(i, true);
     this.progress.end();
     this.#check();
   }
@@ -170,8 +169,11 @@ export class GcRun {
     this.gcSegment = Layout.indexSegmentKey(`gc-${this.runId}`);
     this.progress.start('rewriteIndex', this.#dry ? 0 : 1 + this.oldSegments.length);
     if (!this.#dry) {
-      const recs: IndexRecord[] = [];
-      for (const [id, size] of this.chunks) if (!this.unref.has(id)) recs.push({ id: Buffer.from(id, 'hex'), storedLength: size });
+      const { listed } = this;
+      function* kept(): Generator<IndexRecord> {
+        for (let i = 0; i < listed.count; i++) if (!listed.isUnref(i)) yield { id: listed.id(i), storedLength: listed.size(i) };
+      }
+      const recs = { count: listed.count - listed.unrefCount, records: kept() };
       await meta.put(this.gcSegment, this.#vault.encodeIndexSegment(this.gcSegment, recs));
       await meta.sync();
       this.segmentsWritten = 1;
@@ -207,14 +209,18 @@ export class GcRun {
     const relisted = await this.#listManifests();
     this.progress.start('closeWindows', relisted.length);
     await this.#readManifests(relisted, true);
-    for (const id of [...this.unref]) if (this.marked.has(id)) this.unref.delete(id);
+    const { listed } = this;
+    for (const i of listed.unrefPositions()) if (this.marked.has(listed.id(i))) listed.setUnref(i, false);
     const known = new Set([...this.oldSegments, this.gcSegment]);
     for await (const o of meta.list(Layout.indexPrefix)) {
       if (known.has(o.key)) continue;
       const body = await meta.get(o.key);
       if (!body) continue;
       try {
-        for (const r of await this.#vault.decodeIndexSegment(o.key, body)) this.unref.delete(idToHex(r.id));
+        for (const r of await this.#vault.decodeIndexSegment(o.key, body)) {
+          const i = listed.find(r.id);
+          if (i >= 0) listed.setUnref(i, false);
+        }
       } catch (e) {
         if (!(e instanceof Error && /segment/.test(e.message))) throw e;
       }
@@ -227,10 +233,11 @@ export class GcRun {
     const r = this.result;
     r.manifests = this.manifests;
     r.markPasses = this.markPasses;
-    r.chunksListed = this.chunks.size;
-    r.chunksReferenced = [...this.chunks.keys()].filter((id) => this.marked.has(id)).length;
-    r.unreferenced = this.unref.size;
-    for (const id of this.unref) r.unreferencedBytes += this.chunks.get(id)!;
+    const { listed } = this;
+    r.chunksListed = listed.count;
+    for (let i = 0; i < listed.count; i++) if (this.marked.has(listed.id(i))) r.chunksReferenced++;
+    r.unreferenced = listed.unrefCount;
+    for (const i of listed.unrefPositions()) r.unreferencedBytes += listed.size(i);
     r.liveLeases = this.leases.map((l) => l.leaseId);
     r.segmentsWritten = this.segmentsWritten;
     r.segmentsDeleted = this.segmentsDeleted;
@@ -251,8 +258,8 @@ export class GcRun {
         this.result.recordsWaiting++;
         continue;
       }
-      const due = rec.chunks.filter((id) => this.unref.has(id));
-      for (const id of due) this.unref.delete(id);
+      const due = rec.chunks.map((hex) => this.listed.find(Buffer.from(hex, 'hex'))).filter((i) => i >= 0 && this.listed.isUnref(i));
+      for (const i of due) this.listed.setUnref(i, false);
       await this.#sweep(due);
       if (!this.#dry) await this.#vault.meta.delete(key);
       this.result.recordsFinished++;
@@ -262,14 +269,16 @@ export class GcRun {
 
   /** 9. U deleted now when no operation runs; else condemned in a record for a later run. */
   async sweepOrCondemn(): Promise<void> {
-    const { unref, result } = this;
-    this.progress.start('sweepOrCondemn', unref.size);
-    if (unref.size) {
+    const { listed, result } = this;
+    const unref = listed.unrefPositions();
+    this.progress.start('sweepOrCondemn', unref.length);
+    if (unref.length) {
       if (this.leases.length === 0) {
-        await this.#sweep([...unref]);
+        await this.#sweep(unref);
       } else {
-        result.condemned = unref.size;
-        const rec: CondemnedRecord = { runId: this.runId, at: new Date().toISOString(), chunks: [...unref].sort(), leases: this.leases.map((l) => l.leaseId) };
+        result.condemned = unref.length;
+        const chunks = unref.map((i) => idToHex(listed.id(i))).sort();
+        const rec: CondemnedRecord = { runId: this.runId, at: new Date().toISOString(), chunks, leases: this.leases.map((l) => l.leaseId) };
         const key = Layout.condemnedKey(this.runId);
         if (!this.#dry) {
           await this.#vault.meta.put(key, Buffer.from(JSON.stringify(rec)));
@@ -282,18 +291,19 @@ export class GcRun {
     this.progress.end();
   }
 
-  async #sweep(ids: string[]): Promise<void> {
-    const { result } = this;
+  /** Deletes the listed chunks at these positions. */
+  async #sweep(positions: number[]): Promise<void> {
+    const { result, listed } = this;
     let n = 0;
     await Promise.all(
-      ids.map((id) =>
+      positions.map((i) =>
         this.#limit(async () => {
-          const chunkId = Buffer.from(id, 'hex');
+          const chunkId = Buffer.from(listed.id(i));
           if (!this.#dry) {
             // A backup that found this object present but not in its index rewrites it
             // (chunk-access.ts): a newer object than the one listed is in use again, so spare it.
             const now = await this.#vault.statChunk(chunkId);
-            const was = this.#listedAt.get(id);
+            const was = listed.listedAt(i);
             if (!now || (was !== undefined && now.lastModified && now.lastModified.getTime() > was)) {
               result.spared++;
               return;
@@ -301,9 +311,9 @@ export class GcRun {
             await this.#vault.meta.delete(Layout.chunkKey(chunkId));
           }
           result.reclaimedObjects++;
-          result.reclaimedBytes += this.chunks.get(id) ?? 0;
+          result.reclaimedBytes += listed.size(i);
           this.progress.advance();
-          if (++n === Math.ceil(ids.length / 2)) crashPoint('gc:mid-sweep');
+          if (++n === Math.ceil(positions.length / 2)) crashPoint('gc:mid-sweep');
         }),
       ),
     );
@@ -340,7 +350,7 @@ export class GcRun {
             vanished = true;
             return;
           }
-          for (const e of entries(m)) if (e.kind === EntryKind.chunk) this.marked.add(idToHex(e.id));
+          for (const e of entries(m)) if (e.kind === EntryKind.chunk) this.marked.add(e.id);
           this.#seen.set(o.key, s);
           read++;
         }),

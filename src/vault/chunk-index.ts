@@ -37,15 +37,27 @@ export interface IndexRecord {
   storedLength: number;
 }
 
-export function encodeSegment(recs: IndexRecord[]): Buffer {
-  const out = Buffer.alloc(HDR + recs.length * REC + 8);
+/** Records to encode without holding each as an object: how many, then each in turn
+ *  (GC writes every listed chunk of a vault into one segment). */
+export interface CountedRecords {
+  count: number;
+  records: Iterable<IndexRecord>;
+}
+
+export function encodeSegment(recs: readonly IndexRecord[] | CountedRecords): Buffer {
+  const n = 'count' in recs ? recs.count : recs.length;
+  const out = Buffer.alloc(HDR + n * REC + 8);
   MAGIC.copy(out, 0);
   out[4] = INDEX_SEGMENT_VERSION;
-  out.writeUInt32LE(recs.length, 8);
-  recs.forEach((r, i) => {
-    r.id.copy(out, HDR + i * REC);
+  out.writeUInt32LE(n, 8);
+  let i = 0;
+  for (const r of 'count' in recs ? recs.records : recs) {
+    if (i === n) throw new Error(`index segment: more than the ${n} records announced`);
+    r.id.copy(out, HDR + i * REC, 0, CHUNK_ID_BYTES);
     out.writeUInt32LE(r.storedLength, HDR + i * REC + CHUNK_ID_BYTES);
-  });
+    i++;
+  }
+  if (i !== n) throw new Error(`index segment: ${i} records of the ${n} announced`);
   const end = out.length - 8;
   out.writeBigUInt64LE(xxh64(out.subarray(0, end)), end);
   return out;

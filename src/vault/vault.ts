@@ -20,7 +20,7 @@ import {
   type PutChunkResult,
   type ReadChunkOptions,
 } from './chunk-access.js';
-import { ChunkIndex, decodeSegment, encodeSegment, type IndexRecord } from './chunk-index.js';
+import { ChunkIndex, decodeSegment, encodeSegment, type CountedRecords, type IndexRecord } from './chunk-index.js';
 import { indexCacheName, vaultCacheId } from './index-cache.js';
 import { loadChunkIndex, type IndexLoadOptions } from './index-loader.js';
 import type { VaultConfig } from './config.js';
@@ -150,7 +150,7 @@ export class Vault {
   }
 
   /** An index segment as stored (sealed in an encrypted vault), for GC's rewrite. */
-  encodeIndexSegment(key: string, recs: IndexRecord[]): Buffer {
+  encodeIndexSegment(key: string, recs: readonly IndexRecord[] | CountedRecords): Buffer {
     return this.#enc ? this.#enc.segmentCodec.seal(key, encodeSegment(recs)) : encodeSegment(recs);
   }
 
