@@ -8,7 +8,7 @@
 // threads set their own (block-pool.ts). V8 reads the flag only at start-up, hence here.
 // It also lets a function run ~4× longer before V8's optimizing compiler takes it: a command
 // runs for seconds with its CPU in native code, and compiling lukewarm functions only took
-// cores from the workers (an incremental: 7 % less time, 10 % less CPU, 7 MiB less; the
+// cores from the workers (an incremental: 7–9 % less time, 10–13 % less CPU, 7 MiB less; the
 // index merge of a host new to a 10 M-chunk vault, all JavaScript, the same time; without
 // the optimizing compiler at all it took 4.5× as long).
 import { CommanderError } from 'commander';
