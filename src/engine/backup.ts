@@ -237,7 +237,7 @@ class BackupRun {
       this.vault.nameIndexSegments(this.backupId);
       // After this run's lease: a GC running now may still sweep (backup-confirm.ts).
       this.#confirm = new ChunkConfirmer(this.vault, counters, this.#stop.signal, await this.vault.gcLeaseHolder());
-      this.#confirm.planInherited(this.parent, (await this.vault.chunkIndex()).size);
+      this.#confirm.planInherited(this.parent, (await this.vault.chunkIndex()).size, this.vault.listPageKeys);
       this.#segmentsBefore = this.vault.indexSegmentsWritten;
       const { codec } = this;
       this.#pool = new BlockPool({

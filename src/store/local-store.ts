@@ -60,7 +60,8 @@ export interface LocalStoreOptions {
 
 export class LocalStore implements ObjectStore {
   readonly url: string;
-  readonly capabilities: StoreCapabilities = { conditionalWrite: true, remote: false };
+  // listPageKeys 1: list() stats every file it yields, so it costs what a HEAD per key does.
+  readonly capabilities: StoreCapabilities = { conditionalWrite: true, remote: false, listPageKeys: 1 };
   readonly root: string;
   /** Crash leftovers removed from .tmp when this store was opened. */
   readonly removedLeftovers: number;

@@ -67,6 +67,9 @@ export interface StoreCapabilities {
   conditionalWrite: boolean;
   /** Reaching the objects costs a network round trip (a local cache of derived data pays). */
   remote?: boolean;
+  /** Keys one listing request yields: S3's page of 1000 (the default). A store that stats
+   *  each key it lists (a directory) says 1: listing N keys costs it N requests. */
+  listPageKeys?: number;
 }
 
 export interface ObjectStore {

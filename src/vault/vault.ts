@@ -168,6 +168,11 @@ export class Vault {
     return this.#store.defaultConcurrency ?? DEFAULT_CONCURRENCY;
   }
 
+  /** Keys one listing request of the store yields (undefined: S3's page, 1000). */
+  get listPageKeys(): number | undefined {
+    return this.#store.capabilities.listPageKeys;
+  }
+
   /** The store's own figure, undefined for a store that gives none (a local directory). */
   get storeConcurrency(): number | undefined {
     return this.#store.defaultConcurrency;

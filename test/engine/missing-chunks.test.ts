@@ -160,3 +160,29 @@ describe('GC running when a backup starts', () => {
     }
   });
 });
+
+describe('how inherited chunks are confirmed, by store', () => {
+  it('a directory vault stats each inherited chunk and never lists chunks/ (it would stat every file)', async () => {
+    const { openStore } = await import('../../src/store/open-store.js');
+    const { CountingStore } = await import('../../src/store/counting-store.js');
+    const { Vault } = await import('../../src/vault/vault.js');
+    const vaultDir = path.join(dir, 'dir-confirm');
+    const image = path.join(dir, 'dir-confirm.img');
+    await makeImage(image, { blockSize: BS, seed: 8, blocks: Array.from({ length: 12 }, () => 'random' as const) });
+    const first = await openVault(vaultDir, { create: true, blockSize: BS });
+    await backup(first, { source: image, volumeId: 'd' });
+    await first.close();
+    const counted = new CountingStore(await openStore(vaultDir));
+    const vault = await Vault.onStore(counted);
+    expect(vault.listPageKeys).toBe(1);
+    try {
+      const inc = await backup(vault, { source: image, volumeId: 'd' });
+      expect(inc.type).toBe('incremental');
+      expect(inc.counters.chunksConfirmed).toBe(12);
+      expect(counted.listed.filter((p) => p.startsWith('chunks'))).toEqual([]);
+      expect(counted.headed.filter((k) => k.startsWith('chunks/')).length).toBe(12);
+    } finally {
+      await vault.close();
+    }
+  });
+});
