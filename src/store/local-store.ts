@@ -31,6 +31,8 @@ import { directHead, directIoAvailable, writeFully, writeHeadDirect } from '../n
 export const TMP_DIR = '.tmp';
 /** Temp files older than this are crash leftovers (the lease TTL: no live writer is slower). */
 export const STALE_TMP_MS = 120_000;
+/** stat calls in flight while listing a directory. */
+const LIST_STATS = 32;
 /** fdatasyncs in flight during sync(): the device queues them; more only adds file handles. */
 const SYNC_PARALLEL = 16;
 /** Deferred files remembered at most; the put that reaches it syncs them (bounds memory). */
@@ -285,6 +287,7 @@ export class LocalStore implements ObjectStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return;
       throw storeError(e, 'list', path.join(this.root, rel));
     }
+    const files: string[] = [];
     for (const ent of entries) {
       const key = rel ? `${rel}/${ent.name}` : ent.name;
       if (!rel && ent.name === TMP_DIR) continue;
@@ -292,8 +295,18 @@ export class LocalStore implements ObjectStore {
         // Descend only where the prefix can still match.
         if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) yield* this.#walk(key, prefix, signal);
       } else if (ent.isFile() && key.startsWith(prefix)) {
-        const st = await fs.stat(path.join(this.root, key)).catch(() => undefined);
-        if (st) yield { key, size: st.size, lastModified: st.mtime };
+        files.push(key);
+      }
+    }
+    // A directory's files are statted LIST_STATS at a time, not one after another: 60 k
+    // chunk files listed in 4.4 s one by one (GC and verify list them all).
+    for (let i = 0; i < files.length; i += LIST_STATS) {
+      if (signal?.aborted) throw abortError(signal.reason);
+      const batch = files.slice(i, i + LIST_STATS);
+      const stats = await Promise.all(batch.map((key) => fs.stat(path.join(this.root, key)).catch(() => undefined)));
+      for (let j = 0; j < batch.length; j++) {
+        const st = stats[j];
+        if (st) yield { key: batch[j]!, size: st.size, lastModified: st.mtime };
       }
     }
   }

@@ -71,6 +71,39 @@ describe('LocalStore durability and leftovers', () => {
   });
 });
 
+describe('LocalStore listing', () => {
+  const fill = async (dir: string) => {
+    const s = await LocalStore.open(path.join(root, dir), { create: true });
+    const names = Array.from({ length: 150 }, (_, i) => `chunks/aa/k${String(i).padStart(3, '0')}`);
+    for (const [i, k] of names.entries()) await s.put(k, Buffer.alloc(i + 1));
+    await s.put('chunks/bb/other', Buffer.alloc(7));
+    return { s, names };
+  };
+
+  it('lists every file of a directory holding more than one batch of stats, with its size', async () => {
+    const { s, names } = await fill('many');
+    const seen = new Map<string, number>();
+    for await (const o of s.list('chunks/')) seen.set(o.key, o.size);
+    expect(seen.size).toBe(151);
+    for (const [i, k] of names.entries()) expect(seen.get(k)).toBe(i + 1);
+    expect(seen.get('chunks/bb/other')).toBe(7);
+  });
+
+  it('skips files gone while it lists, without failing', async () => {
+    const { s, names } = await fill('going');
+    const seen = new Map<string, number>();
+    for await (const o of s.list('chunks/')) {
+      // After the first object, every file not listed yet goes: those of a later batch of
+      // stats (or of a directory not read yet) must be skipped.
+      if (seen.size === 0) for (const k of names) if (k !== o.key) await fs.rm(path.join(root, 'going', k), { force: true });
+      seen.set(o.key, o.size);
+    }
+    expect(seen.size).toBeGreaterThanOrEqual(1);
+    expect(seen.size).toBeLessThan(100); // at most the first batch and 'other' were statted before
+    for (const [k, size] of seen) expect(size).toBe(k === 'chunks/bb/other' ? 7 : names.indexOf(k) + 1);
+  });
+});
+
 describe('LocalStore reads', () => {
   it('reads a whole object in one go, into the caller\'s buffer when it fits, else into its own', async () => {
     const s = await LocalStore.open(path.join(root, 'into'), { create: true });
