@@ -1,6 +1,12 @@
 // The vault's backups as its manifests' headers say: listed once (one LIST, then one ranged
 // read per manifest, in parallel) and kept until refresh(). Manifests of a key domain no key
 // given opens are left out and remembered, so "not found" can say why.
+//
+// One volume's backups can be listed alone (manifests/<volume>/): a backup needs its volume's
+// chain, never the other volumes', so its cost does not grow with the rest of the vault. A
+// backup's chain stays in its volume (its parent is the volume's newest backup), so the
+// volume's entries answer for every member; an id not among them falls back to the whole
+// listing.
 import { BlockvaultError, ErrorCodes } from '../errors.js';
 import { isNotFound, type ObjectStore } from '../store/object-store.js';
 import { Layout } from './layout.js';
@@ -17,6 +23,8 @@ export class ManifestCatalog {
   readonly #store: ObjectStore;
   readonly #manifests: ManifestIO;
   #headers: Map<string, CatalogEntry> | undefined;
+  /** Volumes listed alone, while the whole vault has not been. */
+  readonly #volumes = new Map<string, Map<string, CatalogEntry>>();
   /** Manifests left out: their key domain is not open with the keys given. */
   readonly #locked = new Set<string>();
 
@@ -28,6 +36,7 @@ export class ManifestCatalog {
   /** Forgets what was read (another process may have changed the vault). */
   refresh(): void {
     this.#headers = undefined;
+    this.#volumes.clear();
     this.#locked.clear();
   }
 
@@ -37,9 +46,42 @@ export class ManifestCatalog {
 
   async entries(): Promise<Map<string, CatalogEntry>> {
     if (this.#headers) return this.#headers;
+    this.#headers = await this.#read(Layout.manifestPrefix);
+    this.#volumes.clear();
+    return this.#headers;
+  }
+
+  /** One volume's entries: from the whole listing when it was read, else listed alone. */
+  async volumeEntries(volumeId: string): Promise<Map<string, CatalogEntry>> {
+    if (this.#headers) return new Map([...this.#headers].filter(([, e]) => e.header.volumeId === volumeId));
+    let found = this.#volumes.get(volumeId);
+    if (!found) {
+      found = new Map([...(await this.#read(Layout.manifestVolumePrefix(volumeId)))].filter(([, e]) => e.header.volumeId === volumeId));
+      if (!this.#headers) this.#volumes.set(volumeId, found);
+    }
+    return found;
+  }
+
+  /** The entry of a backup if a volume listed alone holds it (no request). */
+  #fromVolumes(backupId: string): CatalogEntry | undefined {
+    for (const v of this.#volumes.values()) {
+      const e = v.get(backupId);
+      if (e) return e;
+    }
+    return undefined;
+  }
+
+  /** The entries a chain walk from this backup needs: its volume's when that volume was
+   *  listed alone and holds it, else the whole vault's. */
+  async entriesAround(backupId: string): Promise<Map<string, CatalogEntry>> {
+    const e = this.#headers ? undefined : this.#fromVolumes(backupId);
+    return e ? this.#volumes.get(e.header.volumeId)! : this.entries();
+  }
+
+  async #read(prefix: string): Promise<Map<string, CatalogEntry>> {
     const found = new Map<string, CatalogEntry>();
     const keys: string[] = [];
-    for await (const o of this.#store.list(Layout.manifestPrefix)) if (Layout.isManifestKey(o.key)) keys.push(o.key);
+    for await (const o of this.#store.list(prefix)) if (Layout.isManifestKey(o.key)) keys.push(o.key);
     await Promise.all(
       keys.map(async (key) => {
         let header: ManifestHeader;
@@ -53,13 +95,12 @@ export class ManifestCatalog {
         found.set(header.backupId, { key, header });
       }),
     );
-    this.#headers = found;
     return found;
   }
 
   /** The entry of a backup, or a BV backup-not-found error that names locked domains. */
   async get(backupId: string, vaultUrl: string): Promise<CatalogEntry> {
-    const hit = (await this.entries()).get(backupId);
+    const hit = (!this.#headers && this.#fromVolumes(backupId)) || (await this.entries()).get(backupId);
     if (hit) return hit;
     const locked = this.#locked.size;
     throw new BlockvaultError(ErrorCodes.backupNotFound, `backup ${backupId} not found in ${vaultUrl}`, {
@@ -72,10 +113,13 @@ export class ManifestCatalog {
 
   /** A manifest this process wrote or replaced (the cached listing stays current). */
   written(key: string, header: ManifestHeader, entryCount: number): void {
-    this.#headers?.set(header.backupId, { key, header: { ...header, entryCount } });
+    const e = { key, header: { ...header, entryCount } };
+    this.#headers?.set(header.backupId, e);
+    this.#volumes.get(header.volumeId)?.set(header.backupId, e);
   }
 
   removed(backupId: string): void {
     this.#headers?.delete(backupId);
+    for (const v of this.#volumes.values()) v.delete(backupId);
   }
 }

@@ -44,6 +44,11 @@ const DEFAULT_CONCURRENCY = 8;
 /** Manifests of a chain read at once: enough to hide the round trips of a long chain. */
 const CHAIN_READS = 16;
 
+/** Catalog entries' headers, oldest first (ties by id). */
+function oldestFirst(entries: ReadonlyMap<string, { header: ManifestHeader }>): ManifestHeader[] {
+  return [...entries.values()].map((v) => v.header).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.backupId.localeCompare(b.backupId));
+}
+
 export type { ChunkCodec, ChunkListing, PutChunkInfo, PutChunkResult, ReadChunkOptions };
 
 export interface OpenVaultOptions extends StoreOptions, IndexLoadOptions, IndexFlushPolicy, VaultConfigOptions {
@@ -306,12 +311,11 @@ export class Vault {
     this.#catalog.refresh();
   }
 
-  /** Every backup's header, oldest first; optionally one volume's. */
+  /** Every backup's header, oldest first; optionally one volume's (which lists only its
+   *  manifests, not the vault's). */
   async listBackups(filter: { volumeId?: string } = {}): Promise<ManifestHeader[]> {
-    const all = [...(await this.#catalog.entries()).values()].map((v) => v.header);
-    return all
-      .filter((h) => !filter.volumeId || h.volumeId === filter.volumeId)
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.backupId.localeCompare(b.backupId));
+    const entries = filter.volumeId !== undefined ? await this.#catalog.volumeEntries(filter.volumeId) : await this.#catalog.entries();
+    return oldestFirst(entries);
   }
 
   async header(backupId: string): Promise<ManifestHeader> {
@@ -325,7 +329,7 @@ export class Vault {
   /** The backup and its ancestors, newest first, ending with the full. The manifests the
    *  catalog's headers predict are read ahead, CHAIN_READS at a time (vault-chains.ts). */
   async chain(backupId: string): Promise<Manifest[]> {
-    const predicted = predictedChain(await this.#catalog.entries(), backupId);
+    const predicted = predictedChain(await this.#catalog.entriesAround(backupId), backupId);
     return walkChain(backupId, readingAhead(predicted, (id) => this.readManifest(id), CHAIN_READS));
   }
 
@@ -339,9 +343,10 @@ export class Vault {
     return list[list.length - 1];
   }
 
-  /** Headers of the chain a backup sits in: its ancestors, itself and its descendants. */
+  /** Headers of the chain a backup sits in: its ancestors, itself and its descendants (a
+   *  chain stays in its volume: only that volume's are read when it was listed alone). */
   async chainOf(backupId: string): Promise<ManifestHeader[]> {
-    return chainHeaders(await this.listBackups(), backupId);
+    return chainHeaders(oldestFirst(await this.#catalog.entriesAround(backupId)), backupId);
   }
 
   async hasDependents(backupId: string): Promise<boolean> {

@@ -93,7 +93,9 @@ describe.skipIf(!!skip)('S3 vault: requests and the index cache', () => {
     // 400 chunks in the vault: one page of chunks/ is cheaper than ~390 HEADs (backup-confirm.ts)
     expect(c2.listed.filter((p) => p.startsWith('chunks'))).toEqual(['chunks/']);
     expect(c2.counts.listPage).toBeLessThanOrEqual(c2.listed.length + 1);
-    for (const p of c2.listed) expect(['index/', 'manifests/', 'leases/', 'chunks/']).toContain(p);
+    for (const p of c2.listed) expect(['index/', 'manifests/req/', 'leases/', 'chunks/']).toContain(p);
+    // only its volume's manifests: the vault's other volumes cost it nothing (manifest-catalog.ts)
+    expect(c2.listed).toContain('manifests/req/');
     // the segments of the first backup were not in B's cache yet: fetched once each
     const segGets2 = c2.gotten.filter((k) => k.startsWith(INDEX_PREFIX));
     expect(segGets2.sort()).toEqual(segments1);
