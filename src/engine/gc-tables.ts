@@ -32,34 +32,35 @@ export class MarkedIds {
       return;
     }
     if ((this.#used + 1) * 2 > this.#lo.length) this.#grow();
-    if (this.#insert(a, b)) this.#used++;
+    this.#put(a, b);
   }
 
   has(id: Buffer): boolean {
     const a = id.readUInt32LE(0);
     const b = id.readUInt32LE(4);
     if (a === 0 && b === 0) return this.#zero;
+    const i = this.#slotOf(a, b);
+    return this.#lo[i] !== 0 || this.#hi[i] !== 0;
+  }
+
+  /** The slot holding prefix (a, b), or the empty slot where it would go. */
+  #slotOf(a: number, b: number): number {
     const mask = this.#lo.length - 1;
-    for (let i = a & mask; ; i = (i + 1) & mask) {
+    let i = a & mask;
+    for (;;) {
       const x = this.#lo[i]!;
       const y = this.#hi[i]!;
-      if (x === 0 && y === 0) return false;
-      if (x === a && y === b) return true;
+      if ((x === 0 && y === 0) || (x === a && y === b)) return i;
+      i = (i + 1) & mask;
     }
   }
 
-  #insert(a: number, b: number): boolean {
-    const mask = this.#lo.length - 1;
-    for (let i = a & mask; ; i = (i + 1) & mask) {
-      const x = this.#lo[i]!;
-      const y = this.#hi[i]!;
-      if (x === 0 && y === 0) {
-        this.#lo[i] = a;
-        this.#hi[i] = b;
-        return true;
-      }
-      if (x === a && y === b) return false;
-    }
+  #put(a: number, b: number): void {
+    const i = this.#slotOf(a, b);
+    if (this.#lo[i] !== 0 || this.#hi[i] !== 0) return; // there already
+    this.#lo[i] = a;
+    this.#hi[i] = b;
+    this.#used++;
   }
 
   #grow(): void {
@@ -67,7 +68,8 @@ export class MarkedIds {
     const hi = this.#hi;
     this.#lo = new Uint32Array(lo.length * 2);
     this.#hi = new Uint32Array(hi.length * 2);
-    for (let i = 0; i < lo.length; i++) if (lo[i] !== 0 || hi[i] !== 0) this.#insert(lo[i]!, hi[i]!);
+    this.#used = 0;
+    for (let i = 0; i < lo.length; i++) if (lo[i] !== 0 || hi[i] !== 0) this.#put(lo[i]!, hi[i]!);
   }
 }
 
@@ -94,25 +96,20 @@ export class ListedChunks {
   /** Adds a listed chunk (a second listing of the same id is ignored); lastModified in ms. */
   add(id: Buffer, size: number, lastModified: number | undefined): void {
     if (id.length !== CHUNK_ID_BYTES) throw new Error(`chunk id of ${id.length} bytes`);
-    if (this.find(id) >= 0) return;
     if (this.#count === this.#sizes.length) this.#grow();
+    const slot = this.#slotOf(id);
+    if (this.#slots[slot] !== 0) return;
     const i = this.#count++;
     id.copy(this.#ids, i * CHUNK_ID_BYTES);
     this.#sizes[i] = size;
     this.#at[i] = lastModified ?? Number.NaN;
-    this.#place(i);
+    this.#slots[slot] = i + 1;
   }
 
   /** The position of `id`, or -1. */
   find(id: Buffer): number {
     if (id.length !== CHUNK_ID_BYTES) return -1;
-    const mask = this.#slots.length - 1;
-    for (let s = id.readUInt32LE(0) & mask; ; s = (s + 1) & mask) {
-      const v = this.#slots[s]!;
-      if (v === 0) return -1;
-      const at = (v - 1) * CHUNK_ID_BYTES;
-      if (this.#ids.compare(id, 0, CHUNK_ID_BYTES, at, at + CHUNK_ID_BYTES) === 0) return v - 1;
-    }
+    return this.#slots[this.#slotOf(id)]! - 1;
   }
 
   /** The id at position i (a view: copy it to keep it past a later add). */
@@ -148,11 +145,15 @@ export class ListedChunks {
     return out;
   }
 
-  #place(i: number): void {
+  /** The slot holding `id`, or the empty slot where it would go. */
+  #slotOf(id: Buffer): number {
     const mask = this.#slots.length - 1;
-    let s = this.#ids.readUInt32LE(i * CHUNK_ID_BYTES) & mask;
-    while (this.#slots[s] !== 0) s = (s + 1) & mask;
-    this.#slots[s] = i + 1;
+    for (let s = id.readUInt32LE(0) & mask; ; s = (s + 1) & mask) {
+      const v = this.#slots[s]!;
+      if (v === 0) return s;
+      const at = (v - 1) * CHUNK_ID_BYTES;
+      if (this.#ids.compare(id, 0, CHUNK_ID_BYTES, at, at + CHUNK_ID_BYTES) === 0) return s;
+    }
   }
 
   #grow(): void {
@@ -169,6 +170,6 @@ export class ListedChunks {
     this.#at = grown(this.#at, (k) => new Float64Array(k));
     this.#unref = grown(this.#unref, (k) => new Uint8Array(k));
     this.#slots = new Int32Array(n * 2);
-    for (let i = 0; i < this.#count; i++) this.#place(i);
+    for (let i = 0; i < this.#count; i++) this.#slots[this.#slotOf(this.id(i))] = i + 1;
   }
 }

@@ -299,7 +299,7 @@ export class LocalStore implements ObjectStore {
       }
     }
     // A directory's files are statted LIST_STATS at a time, not one after another: 60 k
-    // chunk files listed in 4.4 s one by one (GC and verify list them all).
+    // chunk files listed in 2.8–3.0 s one by one, 0.54–0.62 s so (GC and verify list them all).
     for (let i = 0; i < files.length; i += LIST_STATS) {
       if (signal?.aborted) throw abortError(signal.reason);
       const batch = files.slice(i, i + LIST_STATS);

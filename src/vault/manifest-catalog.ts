@@ -53,10 +53,11 @@ export class ManifestCatalog {
 
   /** One volume's entries: from the whole listing when it was read, else listed alone. */
   async volumeEntries(volumeId: string): Promise<Map<string, CatalogEntry>> {
-    if (this.#headers) return new Map([...this.#headers].filter(([, e]) => e.header.volumeId === volumeId));
+    if (this.#headers) return ofVolume(this.#headers, volumeId);
     let found = this.#volumes.get(volumeId);
     if (!found) {
-      found = new Map([...(await this.#read(Layout.manifestVolumePrefix(volumeId)))].filter(([, e]) => e.header.volumeId === volumeId));
+      found = ofVolume(await this.#read(Layout.manifestVolumePrefix(volumeId)), volumeId);
+      // A whole listing read meanwhile supersedes it (and cleared the volumes).
       if (!this.#headers) this.#volumes.set(volumeId, found);
     }
     return found;
@@ -122,4 +123,8 @@ export class ManifestCatalog {
     this.#headers?.delete(backupId);
     for (const v of this.#volumes.values()) v.delete(backupId);
   }
+}
+
+function ofVolume(entries: Map<string, CatalogEntry>, volumeId: string): Map<string, CatalogEntry> {
+  return new Map([...entries].filter(([, e]) => e.header.volumeId === volumeId));
 }
