@@ -1,6 +1,7 @@
 // A pool of worker threads for the CPU half of the backup (hash, compress), one per core,
-// so hashing and LZ4 use both cores while the main thread keeps the I/O moving. Block
-// memory is transferred, never copied. With workers: 0 the same work runs inline.
+// so hashing and LZ4 use both cores while the main thread keeps the stores moving. Block
+// memory is transferred, never copied; a block whose read is planned (an image file) is read
+// by the worker itself, into memory of its own. With workers: 0 the same work runs inline.
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,7 @@ import type { ChunkSealKey } from './chunk-format.js';
 import type { Compression } from './compress.js';
 import type { ChunkHasher } from './identity.js';
 import type { BlockReply, BlockRequest } from './block-worker.js';
+import { PlannedReadError, readPlanned, type ReadPlan } from '../source/read-plan.js';
 
 export interface PooledResult {
   verdict: BlockVerdict;
@@ -18,8 +20,22 @@ export interface PooledResult {
   out: ArrayBuffer;
 }
 
+/** A block the worker read itself: its verdict, the object's buffer, the bytes read. */
+export interface PlannedResult {
+  verdict: BlockVerdict;
+  out: ArrayBuffer;
+  dataBytes: number;
+}
+
+interface Done {
+  verdict: BlockVerdict;
+  buffer?: ArrayBuffer;
+  out: ArrayBuffer;
+  dataBytes?: number;
+}
+
 interface Pending {
-  resolve(r: PooledResult): void;
+  resolve(r: Done): void;
   reject(e: Error): void;
 }
 
@@ -46,6 +62,8 @@ export class BlockPool {
   readonly #seal: ChunkSealKey | undefined;
   #seq = 0;
   #failed: Error | undefined;
+  /** With no workers: the block memory of readAndProcess. */
+  #inline: Buffer | undefined;
 
   /** seal: an encrypted vault's key domain; AES-GCM then runs in the workers, after LZ4. */
   constructor(opts: { hasher: ChunkHasher; hashKey: Buffer; compression: Compression; seal?: ChunkSealKey; workers?: number }) {
@@ -82,19 +100,39 @@ export class BlockPool {
   /** Processes the block in buffer[offset, offset+length) and writes its chunk object (if it
    *  changed) into out from outOffset (objectCapacity(blockSize) bytes). Both are detached until
    *  the result comes back. */
-  process(buffer: ArrayBuffer, out: ArrayBuffer, length: number, parentId: Buffer | undefined, offset = 0, outOffset = 0): Promise<PooledResult> {
-    if (this.#failed) return Promise.reject(this.#failed);
+  async process(buffer: ArrayBuffer, out: ArrayBuffer, length: number, parentId: Buffer | undefined, offset = 0, outOffset = 0): Promise<PooledResult> {
     if (this.#workers.length === 0) {
+      if (this.#failed) throw this.#failed;
       const verdict = processBlock(this.#hasher, Buffer.from(buffer, offset, length), parentId, this.#compression, Buffer.from(out, outOffset), this.#seal);
-      return Promise.resolve({ verdict, buffer, out });
+      return { verdict, buffer, out };
     }
+    const r = await this.#submit({ seq: 0, buffer, offset, out, outOffset, length, ...idOf(parentId) }, [buffer, out]);
+    return { verdict: r.verdict, buffer: r.buffer!, out: r.out };
+  }
+
+  /** Reads the block [start, start+length) from `plan` in a worker, then processes it as
+   *  process() does. Only `out` travels. A failed read rejects with PlannedReadError. */
+  async readAndProcess(plan: ReadPlan, start: number, length: number, out: ArrayBuffer, parentId: Buffer | undefined, outOffset = 0): Promise<PlannedResult> {
+    if (this.#workers.length === 0) {
+      if (this.#failed) throw this.#failed;
+      if (!this.#inline || this.#inline.length < length) this.#inline = Buffer.allocUnsafeSlow(length);
+      const data = this.#inline.subarray(0, length);
+      const dataBytes = readPlanned(plan, start, start + length, data);
+      const verdict = processBlock(this.#hasher, data, parentId, this.#compression, Buffer.from(out, outOffset), this.#seal);
+      return { verdict, out, dataBytes };
+    }
+    const r = await this.#submit({ seq: 0, plan, start, out, outOffset, length, ...idOf(parentId) }, [out]);
+    return { verdict: r.verdict, out: r.out, dataBytes: r.dataBytes ?? 0 };
+  }
+
+  #submit(msg: BlockRequest, transfer: ArrayBuffer[]): Promise<Done> {
+    if (this.#failed) return Promise.reject(this.#failed);
     return new Promise((resolve, reject) => {
-      const seq = this.#seq++;
-      const msg: BlockRequest = { seq, buffer, offset, out, outOffset, length, parentId: parentId ? Uint8Array.from(parentId) : undefined };
+      msg.seq = this.#seq++;
       const p = { resolve, reject };
       const w = this.#idle.pop();
-      if (w) this.#send(w, msg, [buffer, out], p);
-      else this.#queue.push({ msg, transfer: [buffer, out], p });
+      if (w) this.#send(w, msg, transfer, p);
+      else this.#queue.push({ msg, transfer, p });
     });
   }
 
@@ -114,11 +152,11 @@ export class BlockPool {
       this.#idle.push(w);
     }
     if (!p) return;
-    if (m.error !== undefined) return p.reject(new Error(`block worker: ${m.error}`));
+    if (m.error !== undefined) return p.reject(m.readFailure ? new PlannedReadError(m.readFailure) : new Error(`block worker: ${m.error}`));
     const v = m.verdict;
     // Structured clone turns the ids into plain Uint8Arrays: make them Buffers again.
     const verdict: BlockVerdict = v.kind === 'zero' ? v : { ...v, id: Buffer.from(v.id.buffer, v.id.byteOffset, v.id.byteLength) };
-    p.resolve({ verdict, buffer: m.buffer, out: m.out });
+    p.resolve({ verdict, out: m.out, ...(m.buffer ? { buffer: m.buffer } : {}), ...(m.dataBytes !== undefined ? { dataBytes: m.dataBytes } : {}) });
   }
 
   #fail(e: Error): void {
@@ -129,7 +167,13 @@ export class BlockPool {
   }
 
   async close(): Promise<void> {
+    this.#inline = undefined;
     await Promise.all(this.#workers.map((w) => w.terminate()));
     this.#workers.length = 0;
   }
+}
+
+/** The parent's id as it travels: a copy (the original stays in the parent's block map). */
+function idOf(parentId: Buffer | undefined): { parentId?: Uint8Array } {
+  return parentId ? { parentId: Uint8Array.from(parentId) } : {};
 }

@@ -1,5 +1,6 @@
 // Worker thread entry: runs processBlock on a block whose memory (and the buffer for its
-// chunk object) is transferred in and handed back, never copied.
+// chunk object) is transferred in and handed back, never copied; or, given a read plan, reads
+// the block itself into memory of its own first (source/read-plan.ts).
 import { parentPort, workerData } from 'node:worker_threads';
 import { processBlock, type BlockVerdict } from './block-work.js';
 import type { ChunkSealKey } from './chunk-format.js';
@@ -8,26 +9,28 @@ import { ChunkHasher } from './identity.js';
 import { YoungCollector } from './young-gc.js';
 import { lz4Allocates } from './compress.js';
 import { gcmAllocates } from '../crypto/aead.js';
+import { PlannedReadError, readPlanned, type ReadFailure, type ReadPlan } from '../source/read-plan.js';
 
-export interface BlockRequest {
+/** One block: its bytes in `buffer` (from `offset`), or a `plan` for the worker to read
+ *  [start, start + length) by itself. */
+export type BlockRequest = {
   seq: number;
-  buffer: ArrayBuffer;
-  /** Where the block starts in buffer (aligned for direct reads). */
-  offset: number;
   out: ArrayBuffer;
   /** Where the chunk object goes in out (aligned for direct writes). */
   outOffset: number;
   length: number;
   parentId?: Uint8Array;
-}
+} & ({ buffer: ArrayBuffer; /** Where the block starts in buffer (aligned for direct reads). */ offset: number; plan?: undefined } | { plan: ReadPlan; start: number; buffer?: undefined });
 
 /** A verdict after structured clone: Buffers arrive as plain Uint8Arrays. */
 export type WireVerdict = BlockVerdict extends infer V ? (V extends { id: Buffer } ? Omit<V, 'id'> & { id: Uint8Array } : V) : never;
 
-/** What the worker posts back for one request: the two buffers always come home. */
-export type BlockReply =
-  | { seq: number; buffer: ArrayBuffer; out: ArrayBuffer; verdict: WireVerdict; error?: undefined }
-  | { seq: number; buffer: ArrayBuffer; out: ArrayBuffer; error: string; verdict?: undefined };
+/** What the worker posts back for one request: the buffers it was sent always come home.
+ *  `dataBytes`: what a planned read read (the rest were holes). */
+export type BlockReply = { seq: number; buffer?: ArrayBuffer; out: ArrayBuffer } & (
+  | { verdict: WireVerdict; dataBytes?: number; error?: undefined; readFailure?: undefined }
+  | { error: string; readFailure?: ReadFailure; verdict?: undefined }
+);
 
 const { hashKey, compression, seal } = workerData as { hashKey: Uint8Array; compression: Compression; seal?: ChunkSealKey };
 const hasher = new ChunkHasher(Buffer.from(hashKey));
@@ -40,18 +43,23 @@ const hasher = new ChunkHasher(Buffer.from(hashKey));
 // 8 MiB, 152–159 MiB at 4 MiB, user CPU the same). See young-gc.ts.
 const collector = new YoungCollector(8 * 1024 * 1024);
 
+// A planned read's block lands here: one block's memory per worker, reused.
+let own: Buffer | undefined;
+
+function blockOf(req: BlockRequest): { data: Buffer; dataBytes?: number } {
+  if (!req.plan) return { data: Buffer.from(req.buffer, req.offset, req.length) };
+  if (!own || own.length < req.length) own = Buffer.allocUnsafeSlow(req.length);
+  const data = own.subarray(0, req.length);
+  return { data, dataBytes: readPlanned(req.plan, req.start, req.start + req.length, data) };
+}
+
 parentPort!.on('message', (req: BlockRequest) => {
-  const transfer = [req.buffer, req.out];
+  const transfer = req.buffer ? [req.buffer, req.out] : [req.out];
+  const home = { seq: req.seq, out: req.out, ...(req.buffer ? { buffer: req.buffer } : {}) };
   try {
-    const v = processBlock(
-      hasher,
-      Buffer.from(req.buffer, req.offset, req.length),
-      req.parentId ? Buffer.from(req.parentId) : undefined,
-      compression,
-      Buffer.from(req.out, req.outOffset),
-      seal,
-    );
-    const reply: BlockReply = { seq: req.seq, buffer: req.buffer, out: req.out, verdict: v };
+    const { data, dataBytes } = blockOf(req);
+    const v = processBlock(hasher, data, req.parentId ? Buffer.from(req.parentId) : undefined, compression, Buffer.from(req.out, req.outOffset), seal);
+    const reply: BlockReply = { ...home, verdict: v, ...(dataBytes !== undefined ? { dataBytes } : {}) };
     parentPort!.postMessage(reply, transfer);
     // After the reply, off its path. Only compressed blocks leave LZ4 garbage: an
     // incremental's unchanged blocks need no collection.
@@ -62,7 +70,7 @@ parentPort!.on('message', (req: BlockRequest) => {
     // without, against 150 MB for a plain vault. The addon seals in place and leaves none.
     if (seal && gcmAllocates && v.kind === 'changed') collector.now();
   } catch (e) {
-    const reply: BlockReply = { seq: req.seq, buffer: req.buffer, out: req.out, error: (e as Error).message };
+    const reply: BlockReply = { ...home, error: (e as Error).message, ...(e instanceof PlannedReadError ? { readFailure: e.failure } : {}) };
     parentPort!.postMessage(reply, transfer);
   }
 });

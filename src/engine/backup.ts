@@ -1,8 +1,10 @@
 // Backup: read the input block by block, skip holes and zero blocks, identify each block
 // by keyed BLAKE3, skip blocks the parent already has, store new chunks (LZ4 when it
 // pays) at most once vault-wide, then write the manifest — last, and only if everything
-// before it succeeded. A few workers share one cursor over the blocks: reads and stores
-// overlap while hashing (synchronous, ~3 GB/s) runs between them on the main thread.
+// before it succeeded. A few lanes share one cursor over the blocks; each block is hashed and
+// compressed in a worker thread (chunk/block-pool.ts), which reads it too when the source can
+// say where its bytes are (an image file: source/read-plan.ts), while the lanes keep the
+// stores in flight.
 import { randomUUID } from 'node:crypto';
 import { BlockPool } from '../chunk/block-pool.js';
 import { objectCapacity, type BlockVerdict } from '../chunk/block-work.js';
@@ -14,6 +16,7 @@ import { openSource } from '../source/block-device-source.js';
 import { withReadLimit } from '../source/rate-limited-source.js';
 import type { Extent } from '../source/extents.js';
 import type { BlockSource } from '../source/image-source.js';
+import { PlannedReadError } from '../source/read-plan.js';
 import { ChunkConfirmer, type MissingChunk } from './backup-confirm.js';
 import { BlockPlan, planExtents, type ExtentPlan } from './changed-blocks.js';
 import { decideBackupBase } from './full-decision.js';
@@ -247,7 +250,7 @@ class BackupRun {
         ...(codec.seal ? { seal: codec.seal } : {}),
         workers: opts.workers,
       });
-      this.#reads = new ReadBuffers(this.vault.blockSize, ReadBuffers.countFor(n, this.#pool.size));
+      if (!(this.extents?.source ?? source).planned) this.#reads = new ReadBuffers(this.vault.blockSize, ReadBuffers.countFor(n, this.#pool.size));
       const results = await Promise.allSettled(Array.from({ length: n }, () => this.#worker(blockCount, ticker)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       // The lane that failed first stopped the others, which then fail as "aborted": report the cause.
@@ -274,13 +277,15 @@ class BackupRun {
     const bs = this.vault.blockSize;
     // The block's memory travels to a worker thread and back (transferred, not copied): the
     // read buffer only until the block is hashed (ReadBuffers), the output for the lane's life.
-    const reads = this.#reads!;
+    // A source a worker can read itself (an image file) needs no read buffer here at all.
+    const reads = this.#reads;
     // The object starts on a direct-I/O boundary too, so a local store can write it straight to disk.
     const out = alignedArrayBuffer(objectCapacity(bs));
     let outAb = out.ab;
     const outOffset = out.offset;
     const { counters, parent } = this;
     const source = this.extents?.source ?? this.source;
+    const planned = source.planned;
     const plan = this.extents?.blocks;
     try {
       for (;;) {
@@ -306,19 +311,30 @@ class BackupRun {
         } else if (zero) {
           counters.bytesSparse += len;
         } else {
-          const rb = await reads.take(this.#stop.signal);
-          try {
-            const { dataBytes } = await source.read(start, end, Buffer.from(rb.ab, rb.offset, bs));
-            counters.bytesRead += dataBytes;
-            counters.bytesSparse += len - dataBytes;
-          } catch (e) {
-            reads.give(rb);
-            throw e;
+          const parentId = parent?.hasChunk(i) ? parent.idAt(i) : undefined;
+          let dataBytes: number;
+          if (planned) {
+            // The worker reads the block itself: no read buffer, no hop through this thread.
+            const r = await this.#pool!.readAndProcess(planned.readPlan(start, end), start, len, outAb, parentId, outOffset).catch((e: unknown) => {
+              throw e instanceof PlannedReadError ? planned.readFailed(e.failure) : e;
+            });
+            ({ dataBytes, verdict } = r);
+            outAb = r.out;
+          } else {
+            const rb = await reads!.take(this.#stop.signal);
+            try {
+              ({ dataBytes } = await source.read(start, end, Buffer.from(rb.ab, rb.offset, bs)));
+            } catch (e) {
+              reads!.give(rb);
+              throw e;
+            }
+            const r = await this.#pool!.process(rb.ab, outAb, len, parentId, rb.offset, outOffset);
+            reads!.give({ ab: r.buffer, offset: rb.offset });
+            outAb = r.out;
+            verdict = r.verdict;
           }
-          const r = await this.#pool!.process(rb.ab, outAb, len, parent?.hasChunk(i) ? parent.idAt(i) : undefined, rb.offset, outOffset);
-          reads.give({ ab: r.buffer, offset: rb.offset });
-          outAb = r.out;
-          verdict = r.verdict;
+          counters.bytesRead += dataBytes;
+          counters.bytesSparse += len - dataBytes;
           zero = verdict.kind === 'zero';
         }
         if (zero) {

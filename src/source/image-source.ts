@@ -3,6 +3,7 @@
 import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 import { BlockvaultError, ErrorCodes, ioError } from '../errors.js';
 import { dataRanges, rangesWithin, type Ranges } from './data-extents.js';
+import type { PlannedReads, ReadFailure, ReadPlan } from './read-plan.js';
 
 export interface BlockRead {
   /** Bytes of the block (the last block of a volume may be short). */
@@ -23,6 +24,8 @@ export interface BlockSource {
   readonly bytesDirect?: number;
   /** Fills buf[0, end-start) with the bytes of [start, end): data extents read, holes zeroed. */
   read(start: number, end: number, buf: Buffer): Promise<BlockRead>;
+  /** Present where a worker thread can read the blocks itself (read-plan.ts). */
+  readonly planned?: PlannedReads;
   /** Fails if the input changed size since open: the backup would not be one point in time. */
   checkUnchanged(): Promise<void>;
   close(): Promise<void>;
@@ -47,7 +50,7 @@ export function notAnImage(path: string, st: Stats): BlockvaultError {
   });
 }
 
-export class ImageFileSource implements BlockSource {
+export class ImageFileSource implements BlockSource, PlannedReads {
   readonly kind = 'file' as const;
   readonly path: string;
   readonly size: number;
@@ -107,6 +110,20 @@ export class ImageFileSource implements BlockSource {
     return { length, dataBytes };
   }
 
+  /** The backup's workers read an image file themselves, from its fd and data ranges. */
+  get planned(): PlannedReads {
+    return this;
+  }
+
+  readPlan(start: number, end: number): ReadPlan {
+    return { fd: this.#fh.fd, ranges: rangesWithin(this.#ranges, start, end) };
+  }
+
+  readFailed(f: ReadFailure): BlockvaultError {
+    if (f.endedAt !== undefined) return this.#endedEarly(f.endedAt);
+    return ioError(Object.assign(new Error(f.message), { code: f.code }), 'input', this.path);
+  }
+
   async #readFully(buf: Buffer, off: number, len: number, pos: number): Promise<void> {
     let done = 0;
     while (done < len) {
@@ -116,9 +133,13 @@ export class ImageFileSource implements BlockSource {
       } catch (e) {
         throw ioError(e, 'input', this.path);
       }
-      if (n === 0) throw this.#changed(`it ended at offset ${pos + done}, before its size at open (${this.size})`);
+      if (n === 0) throw this.#endedEarly(pos + done);
       done += n;
     }
+  }
+
+  #endedEarly(offset: number): BlockvaultError {
+    return this.#changed(`it ended at offset ${offset}, before its size at open (${this.size})`);
   }
 
   #changed(why: string): BlockvaultError {

@@ -1,10 +1,12 @@
 // End-to-end through the library API on a local vault: what issue 2 promises a user.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { truncateSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { backup, listBackups, openVault, restore, showBackup, type ProgressEvent } from '../../src/index.js';
 import { BlockvaultError } from '../../src/errors.js';
 import { alignedMemoryAvailable } from '../../src/native/direct-io.js';
+import { ImageFileSource } from '../../src/source/image-source.js';
 import { allocatedBytes, makeImage, overwrite, prng, sha256File, tempDir, textLike, type Kind } from '../helpers/images.js';
 import { coreScenarios } from './scenarios.js';
 
@@ -106,6 +108,60 @@ describe('backup and restore of image files', () => {
     expect(b.type).toBe('full');
     expect(b.counters.bytesDeduplicated).toBe(3 * BS);
     await vault.close();
+  });
+});
+
+describe('who reads an image file', () => {
+  const blocks: Kind[] = Array.from({ length: 24 }, (_, i) => (['random', 'hole', 'text', 'zeros', 'repeat', 'text'] as Kind[])[i % 6]!);
+
+  it('the worker threads read its blocks themselves (and so does the inline path): the main thread reads none', async () => {
+    const img = path.join(dir, 'planned.img');
+    await makeImage(img, { blocks, blockSize: BS, seed: 41, shortBy: 999 });
+    const sha = await sha256File(img);
+    const mainThreadReads = vi.spyOn(ImageFileSource.prototype, 'read');
+    try {
+      for (const workers of [2, 0]) {
+        const vault = await freshVault(`planned-${workers}`);
+        const b = await backup(vault, { source: img, volumeId: 'p', workers });
+        expect(mainThreadReads, `workers: ${workers}`).not.toHaveBeenCalled();
+        expect(b.counters.bytesSparse).toBe(4 * BS); // the four holes, never read
+        expect(b.counters.bytesRead).toBe(b.volumeSize - 4 * BS);
+        expect(b.counters.blocksZero).toBe(8);
+        const out = path.join(dir, `planned-${workers}.out`);
+        await restore(vault, { backupId: b.backupId, target: out });
+        expect(await sha256File(out)).toBe(sha);
+        await vault.close();
+      }
+      // A read limit counts the bytes as they are read: those reads stay on the main thread.
+      const limited = await freshVault('planned-limited');
+      await backup(limited, { source: img, volumeId: 'p', limitReadBytesPerSec: 1024 ** 3 });
+      expect(mainThreadReads).toHaveBeenCalled();
+      await limited.close();
+    } finally {
+      mainThreadReads.mockRestore();
+    }
+  });
+
+  it('an image that shrinks once opened fails as input changed at the offset it ended, and nothing is visible', async () => {
+    const img = path.join(dir, 'shrink.img');
+    for (const workers of [2, 0]) {
+      await makeImage(img, { blocks: Array.from({ length: 64 }, () => 'random' as Kind), blockSize: BS, seed: 43 });
+      const vault = await freshVault(`shrink-${workers}`);
+      // Opened (its data ranges mapped) while whole, then cut: the reads past the cut find the end.
+      const opened = await ImageFileSource.open(img);
+      truncateSync(img, 8 * BS);
+      const err = await backup(vault, { source: img, openedSource: opened, volumeId: 's', workers }).catch((e) => e);
+      await opened.close();
+      expect(err.code, `workers: ${workers}`).toBe('BV.InputChanged');
+      // Lanes read in parallel: the first to fail names the start of a block past the new end.
+      const m = /changed during the backup: it ended at offset (\d+), before its size at open \((\d+)\)/.exec(err.message);
+      expect(m, err.message).not.toBeNull();
+      expect(Number(m![1]) % BS).toBe(0);
+      expect(Number(m![1])).toBeGreaterThanOrEqual(8 * BS);
+      expect(Number(m![2])).toBe(64 * BS);
+      expect(await listBackups(vault)).toEqual([]);
+      await vault.close();
+    }
   });
 });
 
