@@ -2,16 +2,16 @@
 // so hashing and LZ4 use both cores while the main thread keeps the stores moving. Block
 // memory is transferred, never copied; a block whose read is planned (an image file) is read
 // by the worker itself, into memory of its own. With workers: 0 the same work runs inline.
-import { existsSync } from 'node:fs';
-import os from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { processBlock, type BlockVerdict } from './block-work.js';
 import type { ChunkSealKey } from './chunk-format.js';
 import type { Compression } from './compress.js';
 import type { ChunkHasher } from './identity.js';
-import type { BlockReply, BlockRequest } from './block-worker.js';
+import type { BlockInit, BlockReply, BlockRequest } from './block-worker.js';
 import { PlannedReadError, readPlanned, type ReadPlan } from '../source/read-plan.js';
+import { defaultWorkerCount, takeBlockWorker } from './worker-start.js';
+
+export { defaultWorkerCount, prestartBlockWorkers } from './worker-start.js';
 
 export interface PooledResult {
   verdict: BlockVerdict;
@@ -39,19 +39,6 @@ interface Pending {
   reject(e: Error): void;
 }
 
-/** The compiled worker. Under vitest this module runs from src/*.ts, so use the build. */
-function workerUrl(): URL {
-  const here = new URL('./block-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(here))) return here;
-  return new URL(here.href.replace('/src/chunk/', '/dist/src/chunk/'));
-}
-
-export function defaultWorkerCount(): number {
-  const env = process.env.BLOCKVAULT_WORKERS;
-  if (env !== undefined && env !== '') return Math.max(0, Number(env) || 0);
-  return Math.min(8, os.availableParallelism());
-}
-
 export class BlockPool {
   readonly #workers: Worker[] = [];
   readonly #idle: Worker[] = [];
@@ -71,23 +58,18 @@ export class BlockPool {
     this.#compression = opts.compression;
     this.#seal = opts.seal;
     const n = opts.workers ?? defaultWorkerCount();
-    const url = n > 0 ? workerUrl() : undefined;
     for (let i = 0; i < n; i++) {
-      // Small heaps: the blocks live in transferred ArrayBuffers, not on the worker's heap,
-      // and V8's default young generation (16+ MB a worker) showed up whole in peak RSS. With
-      // LZ4 and AES-GCM writing into the block's buffers (the addon) a worker allocates next to
-      // nothing: 1 MB instead of 4 took 5 MiB off the 2 GiB backup's peak (134 against 139 MiB,
-      // 3 runs each, interleaved), no slower.
-      const w = new Worker(url!, {
-        workerData: { hashKey: opts.hashKey, compression: opts.compression, seal: opts.seal },
-        resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 64 },
-      });
-      w.unref();
+      // Started early by the command where it could (worker-start.ts), else now; either way
+      // its first message gives it the vault's settings.
+      const { worker: w, failure } = takeBlockWorker();
+      const init: BlockInit = { init: { hashKey: opts.hashKey, compression: opts.compression, ...(opts.seal ? { seal: opts.seal } : {}) } };
+      w.postMessage(init);
       w.on('message', (m: BlockReply) => this.#done(w, m));
       w.on('error', (e) => this.#fail(e));
       w.on('exit', (code) => {
         if (code !== 0) this.#fail(new Error(`block worker exited with code ${code}`));
       });
+      if (failure) this.#fail(failure);
       this.#workers.push(w);
       this.#idle.push(w);
     }

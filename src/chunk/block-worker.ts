@@ -1,7 +1,7 @@
 // Worker thread entry: runs processBlock on a block whose memory (and the buffer for its
 // chunk object) is transferred in and handed back, never copied; or, given a read plan, reads
 // the block itself into memory of its own first (source/read-plan.ts).
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { processBlock, type BlockVerdict } from './block-work.js';
 import type { ChunkSealKey } from './chunk-format.js';
 import type { Compression } from './compress.js';
@@ -10,6 +10,12 @@ import { YoungCollector } from './young-gc.js';
 import { lz4Allocates } from './compress.js';
 import { gcmAllocates } from '../crypto/aead.js';
 import { PlannedReadError, readPlanned, type ReadFailure, type ReadPlan } from '../source/read-plan.js';
+
+/** The first message a worker gets: its vault's settings (it may have started before the
+ *  vault was open: worker-start.ts). */
+export interface BlockInit {
+  init: { hashKey: Uint8Array; compression: Compression; seal?: ChunkSealKey };
+}
 
 /** One block: its bytes in `buffer` (from `offset`), or a `plan` for the worker to read
  *  [start, start + length) by itself. */
@@ -32,8 +38,9 @@ export type BlockReply = { seq: number; buffer?: ArrayBuffer; out: ArrayBuffer }
   | { error: string; readFailure?: ReadFailure; verdict?: undefined }
 );
 
-const { hashKey, compression, seal } = workerData as { hashKey: Uint8Array; compression: Compression; seal?: ChunkSealKey };
-const hasher = new ChunkHasher(Buffer.from(hashKey));
+let hasher: ChunkHasher;
+let compression: Compression;
+let seal: ChunkSealKey | undefined;
 
 // Without the addon's liblz4 (lz4Allocates), lz4-napi's outputs (one per 64 KiB segment) are
 // freed only when their wrappers are collected, and this worker
@@ -53,7 +60,13 @@ function blockOf(req: BlockRequest): { data: Buffer; dataBytes?: number } {
   return { data, dataBytes: readPlanned(req.plan, req.start, req.start + req.length, data) };
 }
 
-parentPort!.on('message', (req: BlockRequest) => {
+parentPort!.on('message', (msg: BlockRequest | BlockInit) => {
+  if ('init' in msg) {
+    ({ compression, seal } = msg.init);
+    hasher = new ChunkHasher(Buffer.from(msg.init.hashKey));
+    return;
+  }
+  const req = msg;
   const transfer = req.buffer ? [req.buffer, req.out] : [req.out];
   const home = { seq: req.seq, out: req.out, ...(req.buffer ? { buffer: req.buffer } : {}) };
   try {

@@ -71,6 +71,9 @@ The vault is created by the first backup if it does not exist.`,
   addMetricsOption(cmd);
   addVaultOptions(cmd, true).action(async (image: string, opts: BackupOpts) => {
     if (!opts.volume) throw usageError(cmd, 'missing --volume ID (the volume this backup belongs to)');
+    // The hashing workers boot on the idle core while this thread loads the engine and opens
+    // the vault (chunk/worker-start.ts).
+    (await import('../../chunk/worker-start.js')).prestartBlockWorkers();
     // The ids, the options and the input (a regular file or a block device, never a FIFO)
     // are checked before the vault is opened with create: a failed backup makes no vault.
     const asked = {
