@@ -8,7 +8,8 @@ import type { ChunkSealKey } from './chunk-format.js';
 import type { Compression } from './compress.js';
 import type { ChunkHasher } from './identity.js';
 import type { BlockInit, BlockReply, BlockRequest } from './block-worker.js';
-import { PlannedReadError, readPlanned, type ReadPlan } from '../source/read-plan.js';
+import { alignedBuffer } from '../native/direct-io.js';
+import { PlannedReadError, readPlanned, type PlannedRead, type ReadPlan } from '../source/read-plan.js';
 import { defaultWorkerCount, takeBlockWorker } from './worker-start.js';
 
 export { defaultWorkerCount, prestartBlockWorkers } from './worker-start.js';
@@ -20,18 +21,18 @@ export interface PooledResult {
   out: ArrayBuffer;
 }
 
-/** A block the worker read itself: its verdict, the object's buffer, the bytes read. */
+/** A block the worker read itself: its verdict, the object's buffer, what the read did. */
 export interface PlannedResult {
   verdict: BlockVerdict;
   out: ArrayBuffer;
-  dataBytes: number;
+  read: PlannedRead;
 }
 
 interface Done {
   verdict: BlockVerdict;
   buffer?: ArrayBuffer;
   out: ArrayBuffer;
-  dataBytes?: number;
+  read?: PlannedRead;
 }
 
 interface Pending {
@@ -97,14 +98,14 @@ export class BlockPool {
   async readAndProcess(plan: ReadPlan, start: number, length: number, out: ArrayBuffer, parentId: Buffer | undefined, outOffset = 0): Promise<PlannedResult> {
     if (this.#workers.length === 0) {
       if (this.#failed) throw this.#failed;
-      if (!this.#inline || this.#inline.length < length) this.#inline = Buffer.allocUnsafeSlow(length);
+      if (!this.#inline || this.#inline.length < length) this.#inline = alignedBuffer(length);
       const data = this.#inline.subarray(0, length);
-      const dataBytes = readPlanned(plan, start, start + length, data);
+      const read = readPlanned(plan, start, start + length, data);
       const verdict = processBlock(this.#hasher, data, parentId, this.#compression, Buffer.from(out, outOffset), this.#seal);
-      return { verdict, out, dataBytes };
+      return { verdict, out, read };
     }
     const r = await this.#submit({ seq: 0, plan, start, out, outOffset, length, ...idOf(parentId) }, [out]);
-    return { verdict: r.verdict, out: r.out, dataBytes: r.dataBytes ?? 0 };
+    return { verdict: r.verdict, out: r.out, read: r.read! };
   }
 
   #submit(msg: BlockRequest, transfer: ArrayBuffer[]): Promise<Done> {
@@ -138,7 +139,7 @@ export class BlockPool {
     const v = m.verdict;
     // Structured clone turns the ids into plain Uint8Arrays: make them Buffers again.
     const verdict: BlockVerdict = v.kind === 'zero' ? v : { ...v, id: Buffer.from(v.id.buffer, v.id.byteOffset, v.id.byteLength) };
-    p.resolve({ verdict, out: m.out, ...(m.buffer ? { buffer: m.buffer } : {}), ...(m.dataBytes !== undefined ? { dataBytes: m.dataBytes } : {}) });
+    p.resolve({ verdict, out: m.out, ...(m.buffer ? { buffer: m.buffer } : {}), ...(m.read ? { read: m.read } : {}) });
   }
 
   #fail(e: Error): void {

@@ -9,7 +9,8 @@ import { ChunkHasher } from './identity.js';
 import { YoungCollector } from './young-gc.js';
 import { lz4Allocates } from './compress.js';
 import { gcmAllocates } from '../crypto/aead.js';
-import { PlannedReadError, readPlanned, type ReadFailure, type ReadPlan } from '../source/read-plan.js';
+import { alignedBuffer } from '../native/direct-io.js';
+import { PlannedReadError, readPlanned, type PlannedRead, type ReadFailure, type ReadPlan } from '../source/read-plan.js';
 
 /** The first message a worker gets: its vault's settings (it may have started before the
  *  vault was open: worker-start.ts). */
@@ -32,9 +33,9 @@ export type BlockRequest = {
 export type WireVerdict = BlockVerdict extends infer V ? (V extends { id: Buffer } ? Omit<V, 'id'> & { id: Uint8Array } : V) : never;
 
 /** What the worker posts back for one request: the buffers it was sent always come home.
- *  `dataBytes`: what a planned read read (the rest were holes). */
+ *  `read`: what a planned read did. */
 export type BlockReply = { seq: number; buffer?: ArrayBuffer; out: ArrayBuffer } & (
-  | { verdict: WireVerdict; dataBytes?: number; error?: undefined; readFailure?: undefined }
+  | { verdict: WireVerdict; read?: PlannedRead; error?: undefined; readFailure?: undefined }
   | { error: string; readFailure?: ReadFailure; verdict?: undefined }
 );
 
@@ -50,14 +51,15 @@ let seal: ChunkSealKey | undefined;
 // 8 MiB, 152–159 MiB at 4 MiB, user CPU the same). See young-gc.ts.
 const collector = new YoungCollector(8 * 1024 * 1024);
 
-// A planned read's block lands here: one block's memory per worker, reused.
+// A planned read's block lands here: one block's memory per worker, reused, aligned so a
+// device can be read into it with O_DIRECT.
 let own: Buffer | undefined;
 
-function blockOf(req: BlockRequest): { data: Buffer; dataBytes?: number } {
+function blockOf(req: BlockRequest): { data: Buffer; read?: PlannedRead } {
   if (!req.plan) return { data: Buffer.from(req.buffer, req.offset, req.length) };
-  if (!own || own.length < req.length) own = Buffer.allocUnsafeSlow(req.length);
+  if (!own || own.length < req.length) own = alignedBuffer(req.length);
   const data = own.subarray(0, req.length);
-  return { data, dataBytes: readPlanned(req.plan, req.start, req.start + req.length, data) };
+  return { data, read: readPlanned(req.plan, req.start, req.start + req.length, data) };
 }
 
 parentPort!.on('message', (msg: BlockRequest | BlockInit) => {
@@ -70,9 +72,9 @@ parentPort!.on('message', (msg: BlockRequest | BlockInit) => {
   const transfer = req.buffer ? [req.buffer, req.out] : [req.out];
   const home = { seq: req.seq, out: req.out, ...(req.buffer ? { buffer: req.buffer } : {}) };
   try {
-    const { data, dataBytes } = blockOf(req);
+    const { data, read } = blockOf(req);
     const v = processBlock(hasher, data, req.parentId ? Buffer.from(req.parentId) : undefined, compression, Buffer.from(req.out, req.outOffset), seal);
-    const reply: BlockReply = { ...home, verdict: v, ...(dataBytes !== undefined ? { dataBytes } : {}) };
+    const reply: BlockReply = { ...home, verdict: v, ...(read ? { read } : {}) };
     parentPort!.postMessage(reply, transfer);
     // After the reply, off its path. Only compressed blocks leave LZ4 garbage: an
     // incremental's unchanged blocks need no collection.

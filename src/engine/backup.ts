@@ -318,7 +318,9 @@ class BackupRun {
             const r = await this.#pool!.readAndProcess(planned.readPlan(start, end), start, len, outAb, parentId, outOffset).catch((e: unknown) => {
               throw e instanceof PlannedReadError ? planned.readFailed(e.failure) : e;
             });
-            ({ dataBytes, verdict } = r);
+            planned.readDone?.(r.read);
+            ({ verdict } = r);
+            dataBytes = r.read.dataBytes;
             outAb = r.out;
           } else {
             const rb = await reads!.take(this.#stop.signal);

@@ -16,6 +16,7 @@ import { blockDeviceSize, logicalSectorSize } from '../native/block-device.js';
 import { directAligned, directIoAvailable } from '../native/direct-io.js';
 import { ImageFileSource, notAnImage, type BlockRead, type BlockSource } from './image-source.js';
 import { rangesWithin, type Ranges } from './data-extents.js';
+import type { PlannedRead, PlannedReads, ReadFailure, ReadPlan } from './read-plan.js';
 
 /** Linux dev_t → "major:minor" (glibc's gnu_dev_major/minor encoding). */
 export function deviceNumber(rdev: number): string {
@@ -33,7 +34,7 @@ function changedError(path: string, why: string, cause?: unknown): BlockvaultErr
   });
 }
 
-export class BlockDeviceSource implements BlockSource {
+export class BlockDeviceSource implements BlockSource, PlannedReads {
   readonly kind = 'block-device' as const;
   readonly path: string;
   readonly size: number;
@@ -99,16 +100,40 @@ export class BlockDeviceSource implements BlockSource {
           ({ bytesRead: n } = await this.#fh.read(buf, done, length - done, start + done));
         }
       } catch (e) {
-        throw await this.#explain(e);
+        throw this.#explain(e);
       }
-      if (n === 0) throw changedError(this.path, `it ended at offset ${start + done}, before its size at open (${this.size})`);
+      if (n === 0) throw this.#endedEarly(start + done);
       done += n;
     }
     return { length, dataBytes: length };
   }
 
+  /** The backup's workers read a device themselves: O_DIRECT into their own aligned memory. */
+  get planned(): PlannedReads {
+    return this;
+  }
+
+  readPlan(start: number, end: number): ReadPlan {
+    const direct = this.#direct ? { direct: { fd: this.#direct.fd, sector: this.sectorSize } } : {};
+    return { fd: this.#fh.fd, ranges: [[start, end]], ...direct };
+  }
+
+  readDone(r: PlannedRead): void {
+    this.bytesDirect += r.directBytes;
+    if (r.directRefused) this.#direct = undefined;
+  }
+
+  readFailed(f: ReadFailure): BlockvaultError {
+    if (f.endedAt !== undefined) return this.#endedEarly(f.endedAt);
+    return this.#explain(Object.assign(new Error(f.message), { code: f.code }));
+  }
+
+  #endedEarly(offset: number): BlockvaultError {
+    return changedError(this.path, `it ended at offset ${offset}, before its size at open (${this.size})`);
+  }
+
   /** A read error on a device that shrank or went away is "input changed", not an I/O error. */
-  async #explain(e: unknown): Promise<BlockvaultError> {
+  #explain(e: unknown): BlockvaultError {
     try {
       const now = blockDeviceSize(this.#fh.fd);
       if (now !== this.size) return changedError(this.path, `its size went from ${this.size} to ${now} bytes`, e);

@@ -87,7 +87,7 @@ describe('block pool', () => {
         const id = hasher.id(bytes.subarray(0, BS));
         const same = await pool.readAndProcess(src.readPlan(0, BS), 0, BS, new ArrayBuffer(objectCapacity(BS)), id);
         expect(same.verdict).toEqual({ kind: 'unchanged', id });
-        expect(same.dataBytes).toBe(BS);
+        expect(same.read.dataBytes).toBe(BS);
         // A read past the end of the file is the input changing, as data the source explains.
         const past = await pool
           .readAndProcess({ fd: src.readPlan(0, BS).fd, ranges: [[3 * BS, 4 * BS]] }, 3 * BS, BS, new ArrayBuffer(objectCapacity(BS)), undefined)

@@ -1,6 +1,6 @@
 // Backups from and restores to block devices, on real loop devices (root). Skipped, with the
 // reason, where loop devices cannot be used; CI runs as root, where they must run.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
@@ -84,7 +84,11 @@ describe.skipIf(reason !== undefined)('backup from and restore to block devices 
   let fullId: string;
 
   it('a full backup from a loop device records it as a block device and restores bit-exact to a file', async () => {
+    // The workers read the device themselves (source/read-plan.ts), O_DIRECT into their memory.
+    const mainThreadReads = vi.spyOn(BlockDeviceSource.prototype, 'read');
     const r = await backup(vault, { source: src, volumeId: 'vol-dev', snapshotId: 'snap-1' });
+    expect(mainThreadReads).not.toHaveBeenCalled();
+    mainThreadReads.mockRestore();
     fullId = r.backupId;
     expect(r.type).toBe('full');
     expect(r.volumeSize).toBe(SIZE);

@@ -1,10 +1,11 @@
 // The planned read a worker thread does by itself: data ranges read, holes zeroed, and a
 // failure that crosses threads as data the source turns into its own error.
-import { openSync, closeSync, promises as fs } from 'node:fs';
+import { constants, openSync, closeSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageFileSource } from '../../src/source/image-source.js';
 import { PlannedReadError, readPlanned } from '../../src/source/read-plan.js';
+import { alignedBuffer, directIoAvailable } from '../../src/native/direct-io.js';
 import { prng, tempDir } from '../helpers/images.js';
 
 const KiB = 1024;
@@ -48,7 +49,8 @@ describe('planned reads', () => {
       ] as const) {
         const buf = Buffer.alloc(end - start, 0xee); // stale bytes must not survive
         const plan = src.planned!.readPlan(start, end);
-        const dataBytes = readPlanned(plan, start, end, buf);
+        const { dataBytes, directBytes } = readPlanned(plan, start, end, buf);
+        expect(directBytes).toBe(0); // an image file is read through the page cache
         expect(buf.equals(bytes.subarray(start, end))).toBe(true);
         // What the main thread's read() says for the same block.
         const viaRead = await src.read(start, end, Buffer.alloc(end - start));
@@ -56,6 +58,24 @@ describe('planned reads', () => {
       }
     } finally {
       await src.close();
+    }
+  });
+
+  it.runIf(directIoAvailable)('reads through the O_DIRECT handle where memory, offset and length are aligned, else through the cache', async () => {
+    const { file, bytes } = await sparseFile('direct.img');
+    const plain = openSync(file, 'r');
+    const direct = openSync(file, constants.O_RDONLY | constants.O_DIRECT);
+    try {
+      const plan = { fd: plain, ranges: [[0, 256 * KiB]] as Array<[number, number]>, direct: { fd: direct, sector: 512 } };
+      const aligned = alignedBuffer(256 * KiB);
+      expect(readPlanned(plan, 0, 256 * KiB, aligned)).toEqual({ dataBytes: 256 * KiB, directBytes: 256 * KiB, directRefused: false });
+      expect(aligned.equals(bytes)).toBe(true);
+      const unaligned = Buffer.alloc(256 * KiB + 1).subarray(1); // off any 512-byte boundary
+      expect(readPlanned(plan, 0, 256 * KiB, unaligned)).toEqual({ dataBytes: 256 * KiB, directBytes: 0, directRefused: false });
+      expect(unaligned.equals(bytes)).toBe(true);
+    } finally {
+      closeSync(direct);
+      closeSync(plain);
     }
   });
 
