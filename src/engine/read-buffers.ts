@@ -1,9 +1,11 @@
-// The blocks a backup has read but not yet hashed and compressed. A lane holds a read buffer
-// only from its read until the worker hands the block back; the object it then stores lives
-// in the lane's own output buffer. So a backup needs read buffers for the blocks being
-// hashed (one per worker) and one being read, not one per lane: with 4 lanes and 2 workers
-// that is 3 of 4 MiB instead of 4, and with S3's 8 lanes (most of them waiting on a PUT)
-// 3 instead of 8. Each starts on a direct-I/O boundary (its `offset` into its ArrayBuffer), so
+// The blocks a backup has read on the main thread but not yet hashed and compressed: only for
+// sources a worker cannot read by itself (a read limit, an allocated-extent list, a caller's
+// own BlockSource; image files and devices are read in the workers, source/read-plan.ts).
+// A lane holds a read buffer only from its read until the worker hands the block back; the
+// object it then stores lives in the lane's own output buffer. So a backup needs read buffers
+// for the blocks being hashed (one per worker) and one being read, not one per lane: with 4
+// lanes and 2 workers that is 3 of 4 MiB instead of 4, and with S3's 8 lanes (most of them
+// waiting on a PUT) 3 instead of 8. Each starts on a direct-I/O boundary (its `offset` into its ArrayBuffer), so
 // a block device can be read straight from the disk into it (block-device-source.ts).
 import { abortError } from '../errors.js';
 import { alignedArrayBuffer } from '../native/direct-io.js';
