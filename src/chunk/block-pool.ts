@@ -3,13 +3,12 @@
 // memory is transferred, never copied; a block whose read is planned (an image file) is read
 // by the worker itself, into memory of its own. With workers: 0 the same work runs inline.
 import type { Worker } from 'node:worker_threads';
-import { processBlock, type BlockVerdict } from './block-work.js';
+import { PlannedBlockMemory, processBlock, type BlockVerdict } from './block-work.js';
 import type { ChunkSealKey } from './chunk-format.js';
 import type { Compression } from './compress.js';
 import type { ChunkHasher } from './identity.js';
 import type { BlockInit, BlockReply, BlockRequest } from './block-worker.js';
-import { alignedBuffer } from '../native/direct-io.js';
-import { PlannedReadError, readPlanned, type PlannedRead, type ReadPlan } from '../source/read-plan.js';
+import { PlannedReadError, type PlannedRead, type ReadPlan } from '../source/read-plan.js';
 import { defaultWorkerCount, takeBlockWorker } from './worker-start.js';
 
 export { defaultWorkerCount, prestartBlockWorkers } from './worker-start.js';
@@ -50,8 +49,8 @@ export class BlockPool {
   readonly #seal: ChunkSealKey | undefined;
   #seq = 0;
   #failed: Error | undefined;
-  /** With no workers: the block memory of readAndProcess. */
-  #inline: Buffer | undefined;
+  /** With no workers: where readAndProcess's planned reads land. */
+  #inline: PlannedBlockMemory | undefined;
 
   /** seal: an encrypted vault's key domain; AES-GCM then runs in the workers, after LZ4. */
   constructor(opts: { hasher: ChunkHasher; hashKey: Buffer; compression: Compression; seal?: ChunkSealKey; workers?: number }) {
@@ -98,9 +97,8 @@ export class BlockPool {
   async readAndProcess(plan: ReadPlan, start: number, length: number, out: ArrayBuffer, parentId: Buffer | undefined, outOffset = 0): Promise<PlannedResult> {
     if (this.#workers.length === 0) {
       if (this.#failed) throw this.#failed;
-      if (!this.#inline || this.#inline.length < length) this.#inline = alignedBuffer(length);
-      const data = this.#inline.subarray(0, length);
-      const read = readPlanned(plan, start, start + length, data);
+      this.#inline ??= new PlannedBlockMemory();
+      const { data, read } = this.#inline.read(plan, start, length);
       const verdict = processBlock(this.#hasher, data, parentId, this.#compression, Buffer.from(out, outOffset), this.#seal);
       return { verdict, out, read };
     }

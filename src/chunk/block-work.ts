@@ -6,6 +6,8 @@ import { CHUNK_HEADER_BYTES, ENCRYPTED_CHUNK_HEADER_BYTES, sealChunkInto, writeC
 import { compressInto, payloadCapacity, type Compression } from './compress.js';
 import { ChunkHasher } from './identity.js';
 import { isAllZero } from './zero.js';
+import { alignedBuffer } from '../native/direct-io.js';
+import { readPlanned, type PlannedRead, type ReadPlan } from '../source/read-plan.js';
 
 export type BlockVerdict =
   | { kind: 'zero' }
@@ -41,4 +43,17 @@ export function processBlock(
   if (seal) sealChunkInto(out, c.length, data.length, c.compression, id, seal);
   else writeChunkHeader(out, c.length, data.length, c.compression);
   return { kind: 'changed', id, compression: c.compression, objectLength: headerBytes + c.length, payloadLength: c.length };
+}
+
+/** One block of memory that planned reads land in, reused from block to block (a worker's, or
+ *  the inline pool's); aligned, so a device can be read into it with O_DIRECT. */
+export class PlannedBlockMemory {
+  #mem: Buffer | undefined;
+
+  /** Reads [start, start + length) from plan into the memory (PlannedReadError on failure). */
+  read(plan: ReadPlan, start: number, length: number): { data: Buffer; read: PlannedRead } {
+    if (!this.#mem || this.#mem.length < length) this.#mem = alignedBuffer(length);
+    const data = this.#mem.subarray(0, length);
+    return { data, read: readPlanned(plan, start, start + length, data) };
+  }
 }

@@ -2,15 +2,14 @@
 // chunk object) is transferred in and handed back, never copied; or, given a read plan, reads
 // the block itself into memory of its own first (source/read-plan.ts).
 import { parentPort } from 'node:worker_threads';
-import { processBlock, type BlockVerdict } from './block-work.js';
+import { PlannedBlockMemory, processBlock, type BlockVerdict } from './block-work.js';
 import type { ChunkSealKey } from './chunk-format.js';
 import type { Compression } from './compress.js';
 import { ChunkHasher } from './identity.js';
 import { YoungCollector } from './young-gc.js';
 import { lz4Allocates } from './compress.js';
 import { gcmAllocates } from '../crypto/aead.js';
-import { alignedBuffer } from '../native/direct-io.js';
-import { PlannedReadError, readPlanned, type PlannedRead, type ReadFailure, type ReadPlan } from '../source/read-plan.js';
+import { PlannedReadError, type PlannedRead, type ReadFailure, type ReadPlan } from '../source/read-plan.js';
 
 /** The first message a worker gets: its vault's settings (it may have started before the
  *  vault was open: worker-start.ts). */
@@ -18,8 +17,21 @@ export interface BlockInit {
   init: { hashKey: Uint8Array; compression: Compression; seal?: ChunkSealKey };
 }
 
-/** One block: its bytes in `buffer` (from `offset`), or a `plan` for the worker to read
- *  [start, start + length) by itself. */
+/** The block's bytes, sent: they start at `offset` in `buffer` (aligned for direct reads). */
+interface SentBlock {
+  buffer: ArrayBuffer;
+  offset: number;
+  plan?: undefined;
+}
+
+/** The block [start, start + length), for the worker to read by itself from `plan`. */
+interface PlannedBlock {
+  plan: ReadPlan;
+  start: number;
+  buffer?: undefined;
+}
+
+/** One block, and the buffer its chunk object goes into. */
 export type BlockRequest = {
   seq: number;
   out: ArrayBuffer;
@@ -27,7 +39,7 @@ export type BlockRequest = {
   outOffset: number;
   length: number;
   parentId?: Uint8Array;
-} & ({ buffer: ArrayBuffer; /** Where the block starts in buffer (aligned for direct reads). */ offset: number; plan?: undefined } | { plan: ReadPlan; start: number; buffer?: undefined });
+} & (SentBlock | PlannedBlock);
 
 /** A verdict after structured clone: Buffers arrive as plain Uint8Arrays. */
 export type WireVerdict = BlockVerdict extends infer V ? (V extends { id: Buffer } ? Omit<V, 'id'> & { id: Uint8Array } : V) : never;
@@ -51,15 +63,12 @@ let seal: ChunkSealKey | undefined;
 // 8 MiB, 152–159 MiB at 4 MiB, user CPU the same). See young-gc.ts.
 const collector = new YoungCollector(8 * 1024 * 1024);
 
-// A planned read's block lands here: one block's memory per worker, reused, aligned so a
-// device can be read into it with O_DIRECT.
-let own: Buffer | undefined;
+// Where this worker's planned reads land.
+const memory = new PlannedBlockMemory();
 
 function blockOf(req: BlockRequest): { data: Buffer; read?: PlannedRead } {
   if (!req.plan) return { data: Buffer.from(req.buffer, req.offset, req.length) };
-  if (!own || own.length < req.length) own = alignedBuffer(req.length);
-  const data = own.subarray(0, req.length);
-  return { data, read: readPlanned(req.plan, req.start, req.start + req.length, data) };
+  return memory.read(req.plan, req.start, req.length);
 }
 
 parentPort!.on('message', (msg: BlockRequest | BlockInit) => {

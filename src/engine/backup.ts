@@ -222,6 +222,11 @@ class BackupRun {
     readonly extents?: ExtentPlan,
   ) {}
 
+  /** What blocks are read from: the input, limited to its allocated extents where a list gives them. */
+  get #input(): BlockSource {
+    return this.extents?.source ?? this.source;
+  }
+
   async execute(): Promise<{ entries: ManifestEntry[]; counters: BackupCounters; elapsedMs: number }> {
     const { source, counters, opts } = this;
     const blockCount = Math.ceil(source.size / this.vault.blockSize);
@@ -250,7 +255,7 @@ class BackupRun {
         ...(codec.seal ? { seal: codec.seal } : {}),
         workers: opts.workers,
       });
-      if (!(this.extents?.source ?? source).planned) this.#reads = new ReadBuffers(this.vault.blockSize, ReadBuffers.countFor(n, this.#pool.size));
+      if (!this.#input.planned) this.#reads = new ReadBuffers(this.vault.blockSize, ReadBuffers.countFor(n, this.#pool.size));
       const results = await Promise.allSettled(Array.from({ length: n }, () => this.#worker(blockCount, ticker)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       // The lane that failed first stopped the others, which then fail as "aborted": report the cause.
@@ -284,7 +289,7 @@ class BackupRun {
     let outAb = out.ab;
     const outOffset = out.offset;
     const { counters, parent } = this;
-    const source = this.extents?.source ?? this.source;
+    const source = this.#input;
     const planned = source.planned;
     const plan = this.extents?.blocks;
     try {
@@ -431,7 +436,7 @@ class BackupRun {
   /** Block i read and processed again, into buffers of its own. */
   async #reread(i: number): Promise<{ verdict: BlockVerdict; obj: Buffer | undefined; len: number }> {
     const bs = this.vault.blockSize;
-    const source = this.extents?.source ?? this.source;
+    const source = this.#input;
     const start = i * bs;
     const end = Math.min(start + bs, source.size);
     if (source.isHole(start, end)) return { verdict: { kind: 'zero' }, obj: undefined, len: end - start };

@@ -5,8 +5,8 @@
 // object it then stores lives in the lane's own output buffer. So a backup needs read buffers
 // for the blocks being hashed (one per worker) and one being read, not one per lane: with 4
 // lanes and 2 workers that is 3 of 4 MiB instead of 4, and with S3's 8 lanes (most of them
-// waiting on a PUT) 3 instead of 8. Each starts on a direct-I/O boundary (its `offset` into its ArrayBuffer), so
-// a block device can be read straight from the disk into it (block-device-source.ts).
+// waiting on a PUT) 3 instead of 8. Each starts on a direct-I/O boundary (its `offset` into
+// its ArrayBuffer), so a block device can be read straight from the disk into it.
 import { abortError } from '../errors.js';
 import { alignedArrayBuffer } from '../native/direct-io.js';
 
